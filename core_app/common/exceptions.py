@@ -1,0 +1,160 @@
+"""Domain exceptions and the one handler that turns every error into the API's error body.
+
+Body: {"error": {"code": "<snake_case>", "message": "<human text>", "details": {...}}}
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class ApplicationError(Exception):
+    """Base of domain errors raised by services and selectors."""
+
+    status_code = 400
+    code = "bad_request"
+    default_message = "The request cannot be processed."
+
+    def __init__(self, message: str | None = None, *, details: dict[str, Any] | None = None) -> None:
+        self.message = message or self.default_message
+        self.details = details or {}
+        super().__init__(self.message)
+
+
+class ValidationFailed(ApplicationError):
+    status_code, code, default_message = 400, "validation_error", "The input is not valid."
+
+    @classmethod
+    def field(cls, name: str, message: str) -> ValidationFailed:
+        return cls(details={name: [message]})
+
+
+class InvalidFile(ApplicationError):
+    status_code, code, default_message = 400, "invalid_file", "The file is not a valid image."
+
+
+class NotAuthenticated(ApplicationError):
+    status_code, code, default_message = (
+        401,
+        "not_authenticated",
+        "Authentication credentials were not provided.",
+    )
+
+
+class TokenInvalid(ApplicationError):
+    status_code, code, default_message = 401, "token_invalid", "The token is invalid."
+
+
+class TokenExpired(ApplicationError):
+    status_code, code, default_message = 401, "token_expired", "The token has expired."
+
+
+class PermissionDeniedError(ApplicationError):
+    status_code, code, default_message = 403, "permission_denied", "You may not do this."
+
+
+class UserBlocked(ApplicationError):
+    status_code, code, default_message = 403, "user_blocked", "This account is blocked."
+
+
+class NotFound(ApplicationError):
+    status_code, code, default_message = 404, "not_found", "Not found."
+
+
+class Conflict(ApplicationError):
+    status_code, code, default_message = 409, "conflict", "This conflicts with existing data."
+
+
+class FileTooLarge(ApplicationError):
+    status_code, code, default_message = 413, "file_too_large", "The file is too large."
+
+
+class UnsupportedMediaType(ApplicationError):
+    status_code, code, default_message = 415, "unsupported_media_type", "This media type is not supported."
+
+
+class Throttled(ApplicationError):
+    status_code, code, default_message = 429, "throttled", "Too many attempts; try again later."
+
+
+class ServiceUnavailable(ApplicationError):
+    status_code, code, default_message = 503, "service_unavailable", "A dependency is unavailable."
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+_DRF_CODES: dict[type[drf.APIException], str] = {
+    drf.ValidationError: "validation_error",
+    drf.ParseError: "validation_error",
+    drf.NotAuthenticated: "not_authenticated",
+    drf.AuthenticationFailed: "token_invalid",
+    drf.PermissionDenied: "permission_denied",
+    drf.NotFound: "not_found",
+    drf.MethodNotAllowed: "method_not_allowed",
+    drf.NotAcceptable: "not_acceptable",
+    drf.UnsupportedMediaType: "unsupported_media_type",
+    drf.Throttled: "throttled",
+}
+
+
+def _drf_details(exc: drf.APIException) -> dict[str, Any]:
+    if not isinstance(exc, drf.ValidationError):
+        return {}
+    detail = exc.detail
+    if isinstance(detail, dict):
+        return {k: v if isinstance(v, list | dict) else [v] for k, v in detail.items()}
+    return {"non_field_errors": detail if isinstance(detail, list) else [detail]}
+
+
+def _drf_message(exc: drf.APIException) -> str:
+    if isinstance(exc, drf.ValidationError | drf.ParseError):
+        return "The input is not valid." if isinstance(exc, drf.ValidationError) else str(exc.detail)
+    return str(exc.detail)
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's EXCEPTION_HANDLER: every error gets the same body."""
+    if isinstance(exc, ApplicationError):
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = drf.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None or not isinstance(exc, drf.APIException):
+        return response
+    code = getattr(exc, "error_code", None) or _DRF_CODES.get(type(exc))
+    if code is None:
+        code = next((c for k, c in _DRF_CODES.items() if isinstance(exc, k)), "error")
+    if isinstance(exc, drf.ParseError):
+        response.data = error_body("validation_error", _drf_message(exc), {"body": [str(exc.detail)]})
+    else:
+        response.data = error_body(code, _drf_message(exc), _drf_details(exc))
+    return response
+
+
+def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+
+def json_500(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(error_body("server_error", "Internal error."), status=500)
+
+
+def json_400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("bad_request", "Bad request."), status=400)
+
+
+def json_403(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("permission_denied", "You may not do this."), status=403)

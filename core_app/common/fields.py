@@ -1,0 +1,69 @@
+"""Strict serializer fields: no silent coercion (a number is not a string, "true" is not a bool)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+
+class StrictCharField(serializers.CharField):
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    default_error_messages = {"invalid": "Must be a boolean."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    default_error_messages = {"invalid": "Must be an integer."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictEmailField(serializers.EmailField, StrictCharField):
+    pass
+
+
+class StrictDateTimeField(serializers.DateTimeField):
+    default_error_messages = {"invalid": "Must be an ISO 8601 date-time string with a UTC offset."}
+
+    def to_internal_value(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            self.fail("invalid")
+        parsed = super().to_internal_value(value)
+        return parsed
+
+
+class StrictModelSerializer(serializers.ModelSerializer):
+    """ModelSerializer whose generated fields are the strict ones above."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+    }
+
+
+_STRICT = {
+    serializers.CharField: StrictCharField,
+    serializers.BooleanField: StrictBooleanField,
+    serializers.IntegerField: StrictIntegerField,
+    serializers.EmailField: StrictEmailField,
+    serializers.DateTimeField: StrictDateTimeField,
+}
+StrictModelSerializer.serializer_field_mapping = {
+    model_field: _STRICT.get(field, field)
+    for model_field, field in serializers.ModelSerializer.serializer_field_mapping.items()
+}

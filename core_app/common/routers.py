@@ -1,0 +1,12 @@
+"""A router whose routes answer with and without the trailing slash (no redirects)."""
+
+from __future__ import annotations
+
+from rest_framework.routers import SimpleRouter
+
+OPTIONAL_SLASH = "/?"
+
+
+class Router(SimpleRouter):
+    def __init__(self) -> None:
+        super().__init__(trailing_slash=OPTIONAL_SLASH)  # type: ignore[arg-type]

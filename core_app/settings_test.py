@@ -1,0 +1,12 @@
+"""Settings for the test suite: the real settings with test-only defaults."""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault("JWT_GENERATE_DEV_KEYS", "1")
+os.environ.setdefault("JWT_PRIVATE_KEY_FILE", "var/test-keys/jwt_private.pem")
+os.environ.setdefault("JWT_PUBLIC_KEY_FILE", "var/test-keys/jwt_public.pem")
+
+from core_app.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,29 @@
+"""Root URLs: the API under /api/v1/, health, OpenAPI schema and docs, the admin panel."""
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from core_app.common.health import health
+
+api_v1 = [
+    path("", include("core_app.users.urls")),
+    path("", include("core_app.pages.urls")),
+    path("", include("core_app.posts.urls")),
+    path("", include("core_app.feed.urls")),
+    path("", include("core_app.search.urls")),
+    path("", include("core_app.moderation.urls")),
+]
+
+urlpatterns = [
+    re_path(r"^health/?$", health, name="health"),
+    re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
+    re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/v1/", include(api_v1)),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "core_app.common.exceptions.json_400"
+handler403 = "core_app.common.exceptions.json_403"
+handler404 = "core_app.common.exceptions.json_404"
+handler500 = "core_app.common.exceptions.json_500"

@@ -1,0 +1,5 @@
+"""Event contracts, the append API, the relay and consumer helpers.
+
+Only `events.contracts` (and the modules it imports) is free of Django; the stats service
+imports nothing else from here.
+"""

@@ -1,0 +1,74 @@
+"""The append API: services call `append_event` inside their transaction.
+
+Ordering: `LOCK TABLE event_log IN EXCLUSIVE MODE` before the insert serializes appending
+transactions from the lock until their commit (the approach of eventsourcing's
+`_lock_table`). A later transaction therefore can neither take a position nor commit
+before an earlier one commits, so position order *is* commit order and the relay never
+meets a gap that fills in later: reading `position > cursor` is enough. The lock allows
+concurrent readers (ACCESS SHARE), so the relay and the API's reads never wait on it.
+The price is that appends are serial; services append last, just before commit, to keep
+the lock short.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from events.contracts import EventEnvelope, EventPayload
+from events.models import StoredEvent
+
+NOTIFY_CHANNEL = "event_log"
+
+
+class NotInTransactionError(RuntimeError):
+    """An event must be appended in the transaction of the change it records."""
+
+
+def append_event(payload: EventPayload, *, actor_id: int | None) -> StoredEvent:
+    """Append one event in the current transaction (which must exist)."""
+    if not connection.in_atomic_block:
+        raise NotInTransactionError(f"{payload.type} appended outside a transaction")
+    with connection.cursor() as cursor:
+        cursor.execute("LOCK TABLE event_log IN EXCLUSIVE MODE")
+        # Delivered at commit; PostgreSQL folds identical notifications of one transaction.
+        cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
+    return StoredEvent.objects.create(
+        event_id=uuid.uuid4(),
+        type=payload.type,
+        version=payload.version,
+        aggregate_type=payload.aggregate_type,
+        aggregate_id=payload.aggregate_id(),
+        actor_id=actor_id,
+        payload=payload.model_dump(mode="json"),
+        occurred_at=timezone.now(),
+        is_moderation=payload.is_moderation(),
+    )
+
+
+def append_events(payloads: list[EventPayload], *, actor_id: int | None) -> list[StoredEvent]:
+    """Append several events, in order, in the current transaction."""
+    return [append_event(p, actor_id=actor_id) for p in payloads]
+
+
+def to_envelope(event: StoredEvent) -> EventEnvelope:
+    """The wire form of a stored event."""
+    return EventEnvelope(
+        event_id=event.event_id,
+        position=event.position,
+        type=event.type,
+        version=event.version,
+        aggregate_type=event.aggregate_type,
+        aggregate_id=event.aggregate_id,
+        actor_id=event.actor_id,
+        occurred_at=event.occurred_at,
+        payload=event.payload,
+    )
+
+
+def envelope_from_row(row: dict[str, Any]) -> EventEnvelope:
+    """Build an envelope from a raw row (relay reads with plain SQL)."""
+    return EventEnvelope.model_validate(row)
