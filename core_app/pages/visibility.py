@@ -1,0 +1,46 @@
+"""Visibility rules, written once and used by every selector (pages, posts, feed, search).
+
+- A page is *blocked* while `blocked_permanently`, while `blocked_until` is in the future, or
+  while its owner is blocked. Timed blocks therefore end by themselves at read time.
+- Page metadata: staff see every page; others see unblocked pages and their own pages.
+- Posts: staff see all; the page's owner sees their own; others see posts of unblocked pages
+  that are public or that they follow (accepted).
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from django.utils import timezone
+
+from core_app.pages.models import Follow, FollowStatus
+from core_app.users.models import User
+
+
+def blocked_page_q(prefix: str = "") -> Q:
+    """Matches blocked pages; `prefix` is the path to the page (e.g. "page__")."""
+    return (
+        Q(**{f"{prefix}blocked_permanently": True})
+        | Q(**{f"{prefix}blocked_until__gt": timezone.now()})
+        | Q(**{f"{prefix}owner__is_blocked": True})
+    )
+
+
+def visible_pages_q(viewer: User, prefix: str = "") -> Q:
+    """Pages whose metadata the viewer may see."""
+    if viewer.is_staff_role:
+        return Q()
+    return Q(**{f"{prefix}owner": viewer}) | ~blocked_page_q(prefix)
+
+
+def followed_page_ids(viewer: User):  # type: ignore[no-untyped-def]
+    """A subquery of the ids of pages the viewer follows (accepted)."""
+    return Follow.objects.filter(follower=viewer, status=FollowStatus.ACCEPTED).values("page_id")
+
+
+def readable_posts_q(viewer: User, prefix: str = "page__") -> Q:
+    """Posts the viewer may read; `prefix` is the path from the post to its page."""
+    if viewer.is_staff_role:
+        return Q()
+    page_id = f"{prefix}id" if prefix else "id"
+    open_to_viewer = Q(**{f"{prefix}is_private": False}) | Q(**{f"{page_id}__in": followed_page_ids(viewer)})
+    return Q(**{f"{prefix}owner": viewer}) | (~blocked_page_q(prefix) & open_to_viewer)
