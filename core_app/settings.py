@@ -179,3 +179,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
 }
+
+# Users and uploads.
+S3_PRESIGNED_URL_TTL_SECONDS = env_int("S3_PRESIGNED_URL_TTL_SECONDS", 3600)

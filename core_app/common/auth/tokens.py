@@ -58,3 +58,9 @@ def issue_access_token(*, user_id: int, role: str) -> tuple[str, int]:
     ttl = settings.JWT_ACCESS_TTL
     token = encode({"sub": str(user_id), "role": role}, token_type="access", expires_at=timezone.now() + ttl)
     return token, int(ttl.total_seconds())
+
+
+def issue_refresh_token(*, user_id: int, jti: uuid.UUID, family: uuid.UUID, expires_at: datetime) -> str:
+    """A refresh token for one RefreshSession (`jti`) of a login session (`family`)."""
+    claims = {"sub": str(user_id), "jti": str(jti), "family": str(family)}
+    return encode(claims, token_type="refresh", expires_at=expires_at)
