@@ -9,4 +9,6 @@ OPTIONAL_SLASH = "/?"
 
 class Router(SimpleRouter):
     def __init__(self) -> None:
-        super().__init__(trailing_slash=OPTIONAL_SLASH)  # type: ignore[arg-type]
+        super().__init__()
+        # SimpleRouter turns any truthy `trailing_slash` argument into "/", so set the pattern here.
+        self.trailing_slash = OPTIONAL_SLASH
