@@ -67,3 +67,16 @@ StrictModelSerializer.serializer_field_mapping = {
     model_field: _STRICT.get(field, field)
     for model_field, field in serializers.ModelSerializer.serializer_field_mapping.items()
 }
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    """A choice given as a string exactly (no `1` for `"1"`, no `true` for `"True"`)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)
+
+
+_STRICT[serializers.ChoiceField] = StrictChoiceField
+StrictModelSerializer.serializer_choice_field = StrictChoiceField

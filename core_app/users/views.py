@@ -1,0 +1,134 @@
+"""HTTP adapters for auth and users: parse, call one service or selector, serialize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import Serializer
+from rest_framework.settings import api_settings
+
+from core_app.common.exceptions import FileTooLarge, ValidationFailed
+from core_app.common.permissions import IsAdminRole
+from core_app.users import selectors, services
+from core_app.users.models import User
+from core_app.users.serializers import (
+    AvatarSerializer,
+    BlockSerializer,
+    LoginSerializer,
+    RefreshSerializer,
+    RegisterSerializer,
+    RoleSerializer,
+    TokenPairSerializer,
+    UserSerializer,
+    UserUpdateSerializer,
+)
+
+# Room for the multipart envelope around a file of the maximum size.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+def _valid(serializer_class: type[Serializer], request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _current_user(request: Request) -> User:
+    assert isinstance(request.user, User)  # IsAuthenticated ran before
+    return request.user
+
+
+class AuthViewSet(viewsets.ViewSet):
+    """Registration and the token lifecycle; only logout needs an access token."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=RegisterSerializer, responses={201: UserSerializer})
+    @action(detail=False, methods=["post"])
+    def register(self, request: Request) -> Response:
+        user = services.user_register(**_valid(RegisterSerializer, request))
+        return Response(UserSerializer(user, context={"viewer": user}).data, status=201)
+
+    @extend_schema(request=LoginSerializer, responses={200: TokenPairSerializer})
+    @action(detail=False, methods=["post"])
+    def login(self, request: Request) -> Response:
+        pair = services.user_login(**_valid(LoginSerializer, request))
+        return Response(pair.as_response())
+
+    @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer})
+    @action(detail=False, methods=["post"])
+    def refresh(self, request: Request) -> Response:
+        pair = services.user_refresh(**_valid(RefreshSerializer, request))
+        return Response(pair.as_response())
+
+    @extend_schema(request=RefreshSerializer, responses={204: OpenApiResponse(description="Logged out")})
+    @action(
+        detail=False,
+        methods=["post"],
+        authentication_classes=api_settings.DEFAULT_AUTHENTICATION_CLASSES,
+        permission_classes=[IsAuthenticated],
+    )
+    def logout(self, request: Request) -> Response:
+        services.user_logout(user=_current_user(request), **_valid(RefreshSerializer, request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class UserViewSet(viewsets.GenericViewSet):
+    """Own profile and avatar, other users, and the admins' block/unblock/role actions."""
+
+    serializer_class = UserSerializer
+
+    def _respond(self, user: User) -> Response:
+        return Response(self.get_serializer(user).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return self._respond(selectors.user_get(viewer=_current_user(request), user_id=pk))
+
+    @extend_schema(methods=["PATCH"], request=UserUpdateSerializer)
+    @action(detail=False, methods=["get", "patch"])
+    def me(self, request: Request) -> Response:
+        user = _current_user(request)
+        if request.method == "PATCH":
+            user = services.user_update(user=user, data=_valid(UserUpdateSerializer, request))
+        return self._respond(user)
+
+    @extend_schema(request={"multipart/form-data": AvatarSerializer})
+    @action(detail=False, methods=["put"], url_path="me/avatar")
+    def avatar(self, request: Request) -> Response:
+        # Refuse an oversized body before reading it.
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        if declared.isdigit() and int(declared) > settings.UPLOAD_MAX_BYTES + MULTIPART_OVERHEAD_BYTES:
+            raise FileTooLarge(details={"max_bytes": settings.UPLOAD_MAX_BYTES})
+        upload = request.data.get("file") if hasattr(request.data, "get") else None
+        if not isinstance(upload, UploadedFile):
+            raise ValidationFailed.field("file", "An image file is required (multipart field `file`).")
+        return self._respond(services.user_set_avatar(user=_current_user(request), upload=upload))
+
+    @extend_schema(request=BlockSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsAdminRole])
+    def block(self, request: Request, pk: str) -> Response:
+        target = selectors.user_get_for_update(user_id=pk)
+        reason = _valid(BlockSerializer, request)["reason"]
+        return self._respond(services.user_block(actor=_current_user(request), user=target, reason=reason))
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"], permission_classes=[IsAdminRole])
+    def unblock(self, request: Request, pk: str) -> Response:
+        target = selectors.user_get_for_update(user_id=pk)
+        return self._respond(services.user_unblock(actor=_current_user(request), user=target))
+
+    @extend_schema(request=RoleSerializer)
+    @action(detail=True, methods=["patch"], permission_classes=[IsAdminRole])
+    def role(self, request: Request, pk: str) -> Response:
+        target = selectors.user_get_for_update(user_id=pk)
+        role = _valid(RoleSerializer, request)["role"]
+        return self._respond(services.user_change_role(actor=_current_user(request), user=target, role=role))
