@@ -1,0 +1,93 @@
+"""Post representations and the (strict) input bodies of the posts endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from core_app.common.fields import StrictCharField, StrictIntegerField, StrictModelSerializer
+from core_app.common.uploads import image_url
+from core_app.pages.models import Page
+from core_app.posts.models import CONTENT_MAX_LENGTH, Like, Post
+
+MAX_BIGINT = 2**63 - 1
+REASON_MAX_LENGTH = 500
+
+
+class PostPageSerializer(StrictModelSerializer):
+    image_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Page
+        fields = ["id", "uuid", "name", "image_url"]
+        read_only_fields = fields
+
+    def get_image_url(self, page: Page) -> str | None:
+        return image_url(page.image_key)
+
+
+class PostSerializer(StrictModelSerializer):
+    """A post; `liked_by_me` comes from the selector's annotation when it is there."""
+
+    page = PostPageSerializer(read_only=True)
+    reply_to = serializers.IntegerField(source="reply_to_id", read_only=True, allow_null=True)
+    liked_by_me = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Post
+        fields = [
+            "id",
+            "page",
+            "content",
+            "reply_to",
+            "likes_count",
+            "replies_count",
+            "liked_by_me",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_liked_by_me(self, post: Post) -> bool:
+        annotated = getattr(post, "liked_by_me", None)
+        if annotated is not None:
+            return bool(annotated)
+        request = self.context.get("request")
+        return Like.objects.filter(post=post, user=request.user).exists() if request else False
+
+
+class LikedPostSerializer(serializers.BaseSerializer):
+    """A like shown as the post it is on (the caller's own like, so `liked_by_me` is true)."""
+
+    def to_representation(self, instance: Like) -> dict[str, Any]:
+        post = instance.post
+        post.liked_by_me = True  # type: ignore[attr-defined]
+        return PostSerializer(post, context=self.context).data
+
+
+def _id_field(**kwargs: Any) -> StrictIntegerField:
+    return StrictIntegerField(min_value=1, max_value=MAX_BIGINT, **kwargs)
+
+
+def _content_field() -> StrictCharField:
+    return StrictCharField(max_length=CONTENT_MAX_LENGTH, trim_whitespace=True)
+
+
+class PostCreateInputSerializer(serializers.Serializer):
+    page = _id_field()
+    content = _content_field()
+    reply_to = _id_field(required=False, allow_null=True)
+
+
+class PostUpdateInputSerializer(serializers.Serializer):
+    content = _content_field()
+
+
+class PostDeleteInputSerializer(serializers.Serializer):
+    reason = StrictCharField(required=False, allow_blank=True, max_length=REASON_MAX_LENGTH, default="")
+
+
+class LikeStateSerializer(serializers.Serializer):
+    liked = serializers.BooleanField()
+    likes_count = serializers.IntegerField()
