@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "core_app.pages",
     "core_app.posts",
     "projections",
+    "core_app.ops",
 ]
 
 MIDDLEWARE = [
@@ -182,3 +183,17 @@ LOGGING = {
 
 # Users and uploads.
 S3_PRESIGNED_URL_TTL_SECONDS = env_int("S3_PRESIGNED_URL_TTL_SECONDS", 3600)
+
+# Event pipeline: relay, topology, Celery projections.
+EVENTS_QUEUE_PROJECTIONS = env("EVENTS_QUEUE_PROJECTIONS", "projections.events")
+EVENTS_QUEUE_STATS = env("EVENTS_QUEUE_STATS", "stats.events")
+EVENTS_DEAD_LETTER_EXCHANGE = env("EVENTS_DEAD_LETTER_EXCHANGE", "events.dead")
+EVENTS_MAX_DELIVERIES = env_int("EVENTS_MAX_DELIVERIES", 10)
+RELAY_NAME = env("RELAY_NAME", "main")
+RELAY_BATCH_SIZE = env_int("RELAY_BATCH_SIZE", 500)
+RELAY_POLL_SECONDS = float(env("RELAY_POLL_SECONDS", "1.0"))
+CELERY_TASK_QUEUE = env("CELERY_TASK_QUEUE", "projections.tasks")
+CELERY_PREFETCH_MULTIPLIER = env_int("CELERY_PREFETCH_MULTIPLIER", 4)
+PROJECTIONS_EVENT_PREFETCH = env_int("PROJECTIONS_EVENT_PREFETCH", 50)
+EMAIL_BATCH_SIZE = env_int("EMAIL_BATCH_SIZE", 50)
+PAGE_UNBLOCK_INTERVAL_SECONDS = float(env("PAGE_UNBLOCK_INTERVAL_SECONDS", "30"))

@@ -1,0 +1,1 @@
+"""Operations: start-up commands (admin account, AWS resources, keys, readiness) and demo data."""
