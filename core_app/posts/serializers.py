@@ -7,30 +7,17 @@ from typing import Any
 from rest_framework import serializers
 
 from core_app.common.fields import StrictCharField, StrictIntegerField, StrictModelSerializer
-from core_app.common.uploads import image_url
-from core_app.pages.models import Page
+from core_app.pages.serializers import PageBriefSerializer
 from core_app.posts.models import CONTENT_MAX_LENGTH, Like, Post
 
 MAX_BIGINT = 2**63 - 1
 REASON_MAX_LENGTH = 500
 
 
-class PostPageSerializer(StrictModelSerializer):
-    image_url = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Page
-        fields = ["id", "uuid", "name", "image_url"]
-        read_only_fields = fields
-
-    def get_image_url(self, page: Page) -> str | None:
-        return image_url(page.image_key)
-
-
 class PostSerializer(StrictModelSerializer):
     """A post; `liked_by_me` comes from the selector's annotation when it is there."""
 
-    page = PostPageSerializer(read_only=True)
+    page = PageBriefSerializer(read_only=True)
     reply_to = serializers.IntegerField(source="reply_to_id", read_only=True, allow_null=True)
     liked_by_me = serializers.SerializerMethodField()
 
