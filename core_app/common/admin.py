@@ -1,0 +1,124 @@
+"""Reusable admin pieces: role-based permissions and actions with an intermediate form.
+
+Admins never edit state directly: model admins are read-only, and every change is an
+action that calls a service (so the event log records it). Pattern for an app's admin:
+
+    @admin.register(Page)
+    class PageAdmin(RoleAdminMixin, admin.ModelAdmin):
+        @admin.action(description="Block pages", permissions=["staff"])
+        def block_pages(self, request, queryset):
+            return run_with_form(self, request, queryset, form_class=BlockForm, title="Block pages",
+                                 apply=lambda page, data: page_block(actor=request.user, page=page, **data))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+from django.template import engines
+from django.template.response import TemplateResponse
+
+from core_app.common.exceptions import ApplicationError
+from core_app.users.models import User
+
+APPLY_FIELD = "apply"
+
+_FORM_TEMPLATE = """{% extends "admin/base_site.html" %}
+{% block content %}
+<form method="post">{% csrf_token %}
+  <p>{{ count }} selected:</p>
+  <ul>{% for obj in objects %}<li>{{ obj }}</li>{% endfor %}</ul>
+  {{ form.as_p }}
+  {% for obj in objects %}<input type="hidden" name="{{ checkbox_name }}" value="{{ obj.pk }}">{% endfor %}
+  <input type="hidden" name="action" value="{{ action }}">
+  <input type="hidden" name="{{ apply_field }}" value="1">
+  <input type="submit" value="{{ title }}">
+</form>
+{% endblock %}
+"""
+
+
+def _role(request: HttpRequest) -> tuple[bool, bool]:
+    user = request.user
+    if not isinstance(user, User) or user.is_blocked:
+        return False, False
+    return user.is_staff_role, user.is_admin_role
+
+
+class RoleAdminMixin:
+    """Staff view; nobody adds, edits or deletes directly. Actions declare `permissions=["staff"]`
+    or `["admin"]`."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _role(request)[0]
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return _role(request)[0]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_staff_permission(self, request: HttpRequest) -> bool:
+        return _role(request)[0]
+
+    def has_admin_permission(self, request: HttpRequest) -> bool:
+        return _role(request)[1]
+
+
+def apply_to_each(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, objects: QuerySet, apply: Callable[[Any], object]
+) -> int:
+    """Call `apply` (a service) per object; report domain errors per object; return the successes."""
+    done = 0
+    for obj in objects:
+        try:
+            apply(obj)
+        except ApplicationError as exc:
+            modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+        else:
+            done += 1
+    if done:
+        modeladmin.message_user(request, f"Done for {done} of {len(objects)}.", messages.SUCCESS)
+    return done
+
+
+def run_with_form(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet,
+    *,
+    form_class: type[forms.Form],
+    title: str,
+    apply: Callable[[Any, dict[str, Any]], object],
+) -> TemplateResponse | None:
+    """An action asking for input first: show `form_class`, then `apply(obj, cleaned_data)` per object."""
+    objects = list(queryset)
+    form = form_class(request.POST if APPLY_FIELD in request.POST else None)
+    if form.is_bound and form.is_valid():
+        apply_to_each(modeladmin, request, queryset, lambda obj: apply(obj, form.cleaned_data))
+        return None  # back to the change list
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "form": form,
+        "objects": objects,
+        "count": len(objects),
+        "action": request.POST.get("action", ""),
+        "checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "apply_field": APPLY_FIELD,
+        "opts": modeladmin.model._meta,
+    }
+    template = engines["django"].from_string(_FORM_TEMPLATE)
+    return TemplateResponse(request, template, context)  # type: ignore[arg-type]
