@@ -1,0 +1,28 @@
+"""`python manage.py run_relay`: publish the event log to RabbitMQ until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from events.management.config import relay_config_from_settings
+from events.relay import Relay, run_forever
+
+
+class Command(BaseCommand):
+    help = "Relay committed events to the broker in commit order (long-running)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        config = relay_config_from_settings()
+        relay = Relay(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, relay.stop)
+        self.stdout.write(f"relay {config.name}: exchange {config.topology.exchange}")
+        await run_forever(config, relay)

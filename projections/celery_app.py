@@ -1,0 +1,81 @@
+"""The Celery app: `celery -A projections.celery_app worker` / `beat`.
+
+RabbitMQ broker with publisher confirms, JSON only, late acks for the (idempotent) tasks, a
+small prefetch, and the raw event consumer (`EventConsumerStep`) inside the worker.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from celery import Celery, bootsteps
+from django.conf import settings
+from kombu import Consumer, Exchange, Queue
+
+from events.management.config import topology_from_settings
+from events.topology import declare_topology_sync
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core_app.settings")
+
+app = Celery("innotter", include=["projections.tasks"])
+app.conf.update(
+    broker_url=settings.RABBITMQ_URL,
+    broker_transport_options={"confirm_publish": True},
+    broker_connection_retry_on_startup=True,
+    broker_connection_max_retries=None,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_ignore_result=True,
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=settings.CELERY_PREFETCH_MULTIPLIER,
+    task_default_queue=settings.CELERY_TASK_QUEUE,
+    task_default_exchange=settings.CELERY_TASK_QUEUE,
+    task_default_routing_key=settings.CELERY_TASK_QUEUE,
+    task_queues=[
+        Queue(
+            settings.CELERY_TASK_QUEUE,
+            Exchange(settings.CELERY_TASK_QUEUE, type="direct", durable=True),
+            routing_key=settings.CELERY_TASK_QUEUE,
+            durable=True,
+        )
+    ],
+    task_create_missing_queues=False,
+    worker_enable_remote_control=False,
+    worker_send_task_events=False,
+    timezone="UTC",
+    beat_schedule={
+        "unblock-expired-pages": {
+            "task": "projections.unblock_expired_pages",
+            "schedule": settings.PAGE_UNBLOCK_INTERVAL_SECONDS,
+        }
+    },
+)
+
+
+class EventConsumerStep(bootsteps.ConsumerStep):
+    """Consumes the projections queue inside the worker (declared first, idempotently)."""
+
+    def start(self, c: Any) -> None:
+        declare_topology_sync(settings.RABBITMQ_URL, topology_from_settings())
+        super().start(c)
+
+    def get_consumers(self, channel: Any) -> list[Consumer]:
+        # Imported here: they need the Django app registry, ready only once the worker runs.
+        from projections.consumer import on_event_message
+        from projections.tasks import CeleryFeedWork, queue_post_emails
+
+        # Quorum queues take per-consumer prefetch only (global=False).
+        channel.basic_qos(prefetch_size=0, prefetch_count=settings.PROJECTIONS_EVENT_PREFETCH, a_global=False)
+        queue = Queue(topology_from_settings().projections_queue, no_declare=True)
+        work = CeleryFeedWork()
+
+        def handle(message: Any) -> None:
+            on_event_message(message, work, queue_post_emails)
+
+        return [Consumer(channel, queues=[queue], on_message=handle, accept=["json"])]
+
+
+app.steps["consumer"].add(EventConsumerStep)

@@ -1,0 +1,176 @@
+"""Feed projection handlers: one small function per event type, plain Python.
+
+They read only the projection's own tables (FeedFollow, FeedPage, FeedPost), never the core's,
+so the projection is a pure function of the log: `rebuild_feed` replays it and gets the live
+feed. Every statement is idempotent, and `apply_feed_event` records the event in the same
+transaction, so a redelivered event changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+
+from events.consumer import chunked
+from events.contracts import (
+    EventEnvelope,
+    EventPayload,
+    FollowAccepted,
+    FollowRejected,
+    FollowRemoved,
+    PageBlocked,
+    PageCreated,
+    PageDeleted,
+    PageUnblocked,
+    PostCreated,
+    PostDeleted,
+    UserBlocked,
+    UserUnblocked,
+)
+from projections.feed import store
+from projections.feed.store import PostRef
+from projections.feed.work import FeedWork
+from projections.models import FeedFollow, FeedPage, FeedPost
+from projections.tracking import apply_once
+
+CONSUMER = "feed"
+
+
+def _page(page_id: int, owner_id: int) -> FeedPage:
+    page, _ = FeedPage.objects.get_or_create(page_id=page_id, defaults={"owner_id": owner_id})
+    return page
+
+
+def _audience(page: FeedPage) -> list[int]:
+    """Accepted followers and the owner, sorted (chunks come out the same on every replay)."""
+    followers = FeedFollow.objects.filter(page_id=page.page_id).values_list("user_id", flat=True)
+    return sorted({*followers, page.owner_id})
+
+
+def _backfill_audience(page: FeedPage, work: FeedWork) -> None:
+    if not page.visible or page.read_time_merge:
+        return
+    for chunk in chunked(_audience(page), settings.FEED_FANOUT_CHUNK):
+        work.backfill(page.page_id, chunk)
+
+
+def on_page_created(event: PageCreated, envelope: EventEnvelope, work: FeedWork) -> None:
+    """Know the page and its owner."""
+    _page(event.page_id, event.owner_id)
+
+
+def on_post_created(event: PostCreated, envelope: EventEnvelope, work: FeedWork) -> None:
+    """Fan the post out to the followers and the owner, in chunks; big pages merge at read time."""
+    post = PostRef(post_id=event.post_id, page_id=event.page_id, created_at=envelope.occurred_at)
+    FeedPost.objects.get_or_create(
+        post_id=post.post_id, defaults={"page_id": post.page_id, "created_at": post.created_at}
+    )
+    page = _page(event.page_id, event.page_owner_id)
+    if not page.visible or page.read_time_merge:
+        return
+    if FeedFollow.objects.filter(page_id=page.page_id).count() > settings.FEED_FANOUT_MAX_FOLLOWERS:
+        # Too many followers to copy the post into every feed: readers merge this page's
+        # posts at read time from now on (the flag stays, so the read side is complete).
+        FeedPage.objects.filter(page_id=page.page_id).update(read_time_merge=True)
+        return
+    for chunk in chunked(_audience(page), settings.FEED_FANOUT_CHUNK):
+        work.fanout(post, chunk)
+
+
+def on_post_deleted(event: PostDeleted, envelope: EventEnvelope, work: FeedWork) -> None:
+    """Remove the post from every feed and keep a tombstone against late fan-out."""
+    FeedPost.objects.update_or_create(
+        post_id=event.post_id,
+        defaults={"deleted": True},
+        create_defaults={"page_id": event.page_id, "created_at": envelope.occurred_at, "deleted": True},
+    )
+    store.remove_post(event.page_id, event.post_id)
+
+
+def on_follow_accepted(event: FollowAccepted, envelope: EventEnvelope, work: FeedWork) -> None:
+    """Record the follow and back-fill the page's recent posts into the follower's feed."""
+    FeedFollow.objects.get_or_create(page_id=event.page_id, user_id=event.follower_id)
+    page = _page(event.page_id, event.page_owner_id)
+    if page.visible and not page.read_time_merge:
+        store.backfill(page.page_id, [event.follower_id])
+
+
+def _unfollow(page_id: int, owner_id: int, follower_id: int) -> None:
+    FeedFollow.objects.filter(page_id=page_id, user_id=follower_id).delete()
+    if follower_id != owner_id:
+        store.remove_page(page_id, user_id=follower_id)
+
+
+def on_follow_removed(event: FollowRemoved, envelope: EventEnvelope, work: FeedWork) -> None:
+    """An unfollow takes the page's posts out of the follower's feed."""
+    if event.previous_status == "accepted":
+        _unfollow(event.page_id, event.page_owner_id, event.follower_id)
+
+
+def on_follow_rejected(event: FollowRejected, envelope: EventEnvelope, work: FeedWork) -> None:
+    """Removing an accepted follower takes the page's posts out of their feed."""
+    if event.previous_status == "accepted":
+        _unfollow(event.page_id, event.page_owner_id, event.follower_id)
+
+
+def on_page_blocked(event: PageBlocked, envelope: EventEnvelope, work: FeedWork) -> None:
+    """A blocked page leaves every feed."""
+    _page(event.page_id, event.owner_id)
+    FeedPage.objects.filter(page_id=event.page_id).update(blocked=True)
+    store.remove_page(event.page_id)
+
+
+def on_page_unblocked(event: PageUnblocked, envelope: EventEnvelope, work: FeedWork) -> None:
+    """An unblocked page comes back: back-fill its followers again."""
+    _page(event.page_id, event.owner_id)
+    FeedPage.objects.filter(page_id=event.page_id).update(blocked=False)
+    _backfill_audience(FeedPage.objects.get(page_id=event.page_id), work)
+
+
+def on_page_deleted(event: PageDeleted, envelope: EventEnvelope, work: FeedWork) -> None:
+    """A deleted page leaves every feed for good."""
+    _page(event.page_id, event.owner_id)
+    FeedPage.objects.filter(page_id=event.page_id).update(deleted=True)
+    FeedFollow.objects.filter(page_id=event.page_id).delete()
+    store.remove_page(event.page_id)
+
+
+def on_user_blocked(event: UserBlocked, envelope: EventEnvelope, work: FeedWork) -> None:
+    """A blocked user's pages leave every feed."""
+    for page_id in event.page_ids:
+        _page(page_id, event.user_id)
+        FeedPage.objects.filter(page_id=page_id).update(owner_blocked=True)
+        store.remove_page(page_id)
+
+
+def on_user_unblocked(event: UserUnblocked, envelope: EventEnvelope, work: FeedWork) -> None:
+    """An unblocked user's pages come back into their followers' feeds."""
+    for page_id in event.page_ids:
+        _page(page_id, event.user_id)
+        FeedPage.objects.filter(page_id=page_id).update(owner_blocked=False)
+        _backfill_audience(FeedPage.objects.get(page_id=page_id), work)
+
+
+HANDLERS: dict[str, Callable[[Any, EventEnvelope, FeedWork], None]] = {
+    "page.created": on_page_created,
+    "page.blocked": on_page_blocked,
+    "page.unblocked": on_page_unblocked,
+    "page.deleted": on_page_deleted,
+    "post.created": on_post_created,
+    "post.deleted": on_post_deleted,
+    "follow.accepted": on_follow_accepted,
+    "follow.removed": on_follow_removed,
+    "follow.rejected": on_follow_rejected,
+    "user.blocked": on_user_blocked,
+    "user.unblocked": on_user_unblocked,
+}
+
+
+def apply_feed_event(envelope: EventEnvelope, payload: EventPayload, work: FeedWork) -> bool:
+    """Apply one event to the feed projection once; False if ignored or already applied."""
+    handler = HANDLERS.get(envelope.type)
+    if handler is None:
+        return False
+    return apply_once(CONSUMER, envelope, lambda: handler(payload, envelope, work))

@@ -1,0 +1,270 @@
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+
+from events.contracts import (
+    FollowAccepted,
+    FollowRejected,
+    FollowRemoved,
+    PageBlocked,
+    PageCreated,
+    PageDeleted,
+    PageUnblocked,
+    PostCreated,
+    PostDeleted,
+    PostLiked,
+    UserBlocked,
+    UserUnblocked,
+)
+from projections.feed import store
+from projections.feed.handlers import apply_feed_event
+from projections.feed.store import PostRef
+from projections.feed.work import InlineFeedWork
+from projections.models import AppliedEvent, FeedEntry, FeedFollow, FeedPage, FeedPost
+from projections.tests.conftest import BASE_TIME
+
+PAGE, OWNER = 10, 1
+
+
+def feed_of(user_id: int) -> list[int]:
+    return list(
+        FeedEntry.objects.filter(user_id=user_id).order_by("-post_id").values_list("post_id", flat=True)
+    )
+
+
+def snapshot() -> dict[str, list[tuple]]:
+    return {
+        "entries": sorted(FeedEntry.objects.values_list("user_id", "post_id", "page_id")),
+        "follows": sorted(FeedFollow.objects.values_list("page_id", "user_id")),
+        "pages": sorted(
+            FeedPage.objects.values_list("page_id", "blocked", "owner_blocked", "read_time_merge", "deleted")
+        ),
+        "posts": sorted(FeedPost.objects.values_list("post_id", "deleted")),
+    }
+
+
+def twice(envelope, payload) -> None:
+    """Deliver the same event again: it must be recognised and change nothing."""
+    before = snapshot()
+    assert apply_feed_event(envelope, payload, InlineFeedWork()) is False
+    assert snapshot() == before
+
+
+def page(page_id: int = PAGE, owner_id: int = OWNER) -> PageCreated:
+    return PageCreated(
+        page_id=page_id, owner_id=owner_id, uuid=f"p{page_id}", name="P", is_private=False, tags=[]
+    )
+
+
+def follow(user_id: int, page_id: int = PAGE, owner_id: int = OWNER) -> FollowAccepted:
+    return FollowAccepted(page_id=page_id, page_owner_id=owner_id, follower_id=user_id, was_requested=False)
+
+
+def post(post_id: int, page_id: int = PAGE, owner_id: int = OWNER) -> PostCreated:
+    return PostCreated(
+        post_id=post_id,
+        page_id=page_id,
+        page_owner_id=owner_id,
+        page_is_private=False,
+        reply_to_id=None,
+        reply_to_page_id=None,
+    )
+
+
+def deleted(post_id: int, page_id: int = PAGE) -> PostDeleted:
+    return PostDeleted(
+        post_id=post_id,
+        page_id=page_id,
+        page_owner_id=OWNER,
+        reply_to_id=None,
+        reply_to_page_id=None,
+        likes_count=0,
+        replies_count=0,
+        by_staff=False,
+        reason="",
+    )
+
+
+def test_page_created_twice(feed_apply) -> None:
+    payload = page()
+    envelope = feed_apply(payload)
+    assert FeedPage.objects.get(page_id=PAGE).owner_id == OWNER
+    twice(envelope, payload)
+
+
+def test_post_created_fans_out_to_followers_and_owner_once(feed_apply) -> None:
+    feed_apply(page())
+    feed_apply(follow(2))
+    feed_apply(follow(3))
+    payload = post(100)
+    envelope = feed_apply(payload)
+    assert feed_of(1) == feed_of(2) == feed_of(3) == [100]
+    assert AppliedEvent.objects.filter(consumer="feed", event_id=envelope.event_id).count() == 1
+    twice(envelope, payload)
+
+
+def test_post_created_is_chunked_in_sorted_followers(feed_apply, settings) -> None:
+    settings.FEED_FANOUT_CHUNK = 2
+    feed_apply(page())
+    for user_id in (5, 3, 4):
+        feed_apply(follow(user_id))
+    work = mock.Mock()
+    payload = post(100)
+    from projections.tests.conftest import envelope_of
+
+    apply_feed_event(envelope_of(payload), payload, work)
+    assert [c.args[1] for c in work.fanout.call_args_list] == [[1, 3], [4, 5]]
+
+
+def test_big_page_is_merged_at_read_time_not_fanned_out(feed_apply, settings) -> None:
+    settings.FEED_FANOUT_MAX_FOLLOWERS = 1
+    feed_apply(page())
+    feed_apply(follow(2))
+    feed_apply(follow(3))
+    payload = post(100)
+    envelope = feed_apply(payload)
+    assert not FeedEntry.objects.exists()
+    assert FeedPage.objects.get(page_id=PAGE).read_time_merge is True
+    twice(envelope, payload)
+
+
+def test_post_of_blocked_page_is_not_fanned_out(feed_apply) -> None:
+    feed_apply(page())
+    feed_apply(follow(2))
+    feed_apply(PageBlocked(page_id=PAGE, owner_id=OWNER, until=None, reason="spam"))
+    feed_apply(post(100))
+    assert not FeedEntry.objects.exists()
+
+
+def test_post_deleted_removes_it_everywhere_and_stops_late_fanout(feed_apply) -> None:
+    feed_apply(page())
+    feed_apply(follow(2))
+    feed_apply(post(100))
+    feed_apply(post(101))
+    payload = deleted(100)
+    envelope = feed_apply(payload)
+    assert feed_of(2) == [101]
+    twice(envelope, payload)
+    # A fan-out task of the deleted post that runs late adds nothing.
+    assert store.fanout_to(PostRef(100, PAGE, BASE_TIME), [2, 7]) == 0
+
+
+def test_follow_accepted_backfills_recent_posts(feed_apply, settings) -> None:
+    settings.FEED_BACKFILL_POSTS = 2
+    feed_apply(page())
+    for post_id in (100, 101, 102):
+        feed_apply(post(post_id))
+    feed_apply(deleted(102))
+    payload = follow(2)
+    envelope = feed_apply(payload)
+    assert feed_of(2) == [101, 100]
+    twice(envelope, payload)
+
+
+def test_follow_removed_takes_the_page_out(feed_apply) -> None:
+    feed_apply(page())
+    feed_apply(page(11))
+    feed_apply(follow(2))
+    feed_apply(follow(2, page_id=11))
+    feed_apply(post(100))
+    feed_apply(post(200, page_id=11))
+    payload = FollowRemoved(page_id=PAGE, page_owner_id=OWNER, follower_id=2, previous_status="accepted")
+    envelope = feed_apply(payload)
+    assert feed_of(2) == [200]
+    assert not FeedFollow.objects.filter(page_id=PAGE, user_id=2).exists()
+    twice(envelope, payload)
+
+
+def test_withdrawn_request_changes_nothing(feed_apply) -> None:
+    feed_apply(page())
+    feed_apply(follow(2))
+    feed_apply(post(100))
+    feed_apply(FollowRemoved(page_id=PAGE, page_owner_id=OWNER, follower_id=2, previous_status="pending"))
+    assert feed_of(2) == [100]
+
+
+def test_rejecting_an_accepted_follower_takes_the_page_out(feed_apply) -> None:
+    feed_apply(page())
+    feed_apply(follow(2))
+    feed_apply(post(100))
+    payload = FollowRejected(page_id=PAGE, page_owner_id=OWNER, follower_id=2, previous_status="accepted")
+    envelope = feed_apply(payload)
+    assert feed_of(2) == []
+    assert feed_of(OWNER) == [100]
+    twice(envelope, payload)
+
+
+def test_page_block_removes_and_unblock_restores(feed_apply) -> None:
+    feed_apply(page())
+    feed_apply(follow(2))
+    feed_apply(post(100))
+    block = PageBlocked(page_id=PAGE, owner_id=OWNER, until=None, reason="spam")
+    block_envelope = feed_apply(block)
+    assert feed_of(2) == [] and feed_of(OWNER) == []
+    twice(block_envelope, block)
+    unblock = PageUnblocked(page_id=PAGE, owner_id=OWNER, expired=False)
+    unblock_envelope = feed_apply(unblock)
+    assert feed_of(2) == [100] and feed_of(OWNER) == [100]
+    twice(unblock_envelope, unblock)
+
+
+def test_page_deleted_removes_page_and_its_follows(feed_apply) -> None:
+    feed_apply(page())
+    feed_apply(follow(2))
+    feed_apply(post(100))
+    payload = PageDeleted(page_id=PAGE, owner_id=OWNER)
+    envelope = feed_apply(payload)
+    assert not FeedEntry.objects.exists()
+    assert not FeedFollow.objects.exists()
+    twice(envelope, payload)
+
+
+def test_user_block_removes_their_pages_and_unblock_restores(feed_apply) -> None:
+    feed_apply(page())
+    feed_apply(page(11))
+    feed_apply(follow(2))
+    feed_apply(follow(2, page_id=11))
+    feed_apply(post(100))
+    feed_apply(post(200, page_id=11))
+    block = UserBlocked(user_id=OWNER, reason="spam", page_ids=[PAGE, 11])
+    block_envelope = feed_apply(block)
+    assert feed_of(2) == []
+    twice(block_envelope, block)
+    # Unblocking the page itself does not bring it back while its owner is blocked.
+    feed_apply(PageUnblocked(page_id=PAGE, owner_id=OWNER, expired=True))
+    assert feed_of(2) == []
+    unblock = UserUnblocked(user_id=OWNER, page_ids=[PAGE, 11])
+    unblock_envelope = feed_apply(unblock)
+    assert feed_of(2) == [200, 100]
+    twice(unblock_envelope, unblock)
+
+
+def test_events_without_a_feed_handler_are_not_recorded(db) -> None:
+    from projections.tests.conftest import envelope_of
+
+    payload = PostLiked(post_id=1, page_id=2, page_owner_id=3, user_id=4)
+    assert apply_feed_event(envelope_of(payload), payload, InlineFeedWork()) is False
+    assert not AppliedEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_trim_keeps_the_newest_entries(settings) -> None:
+    settings.FEED_MAX_ENTRIES = 3
+    for post_id in range(1, 8):
+        store.fanout_to(PostRef(post_id, PAGE, BASE_TIME), [5])
+    store.trim_feeds([5])
+    assert feed_of(5) == [7, 6, 5]
+
+
+@pytest.mark.django_db
+def test_fanout_trims_a_deterministic_sample_of_users(settings) -> None:
+    settings.FEED_MAX_ENTRIES = 2
+    users = list(range(1, 200))
+    for post_id in range(1, 5):
+        store.fanout_to(PostRef(post_id, PAGE, BASE_TIME), users)
+    sizes = {u: FeedEntry.objects.filter(user_id=u).count() for u in users}
+    trimmed = {u for u in users if any((u * 31 + p) % store.TRIM_EVERY == 0 for p in (3, 4))}
+    assert trimmed and all(sizes[u] <= 3 for u in trimmed)
+    assert max(sizes.values()) == 4
