@@ -6,7 +6,6 @@ from django.db.models import (
     BooleanField,
     Case,
     CharField,
-    ExpressionWrapper,
     OuterRef,
     Prefetch,
     QuerySet,
@@ -46,7 +45,10 @@ def annotate_pages(pages: QuerySet[Page], *, viewer: User) -> QuerySet[Page]:
         .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
         .annotate(
             viewer_follow_state=Subquery(viewer_follow),
-            is_blocked=ExpressionWrapper(blocked_page_q(), output_field=BooleanField()),
+            # CASE, not the bare condition: `blocked_until > now` is NULL for a NULL column.
+            is_blocked=Case(
+                When(blocked_page_q(), then=Value(True)), default=Value(False), output_field=BooleanField()
+            ),
         )
         .annotate(follow_status=_follow_status_case(viewer))
     )

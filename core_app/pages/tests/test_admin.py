@@ -1,0 +1,106 @@
+"""The page admin: read-only records, block/unblock actions through the services."""
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from core_app.pages.models import Page
+from core_app.pages.tests.conftest import events
+from core_app.testing.factories import AdminFactory, ModeratorFactory, PageFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/pages/page/"
+
+
+def _client(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _action(client, action, pages, **extra):
+    data = {"action": action, "_selected_action": [str(p.pk) for p in pages], **extra}
+    return client.post(CHANGELIST, data)
+
+
+def _future(hours=1):
+    return (timezone.now() + timedelta(hours=hours)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_staff_lists_and_searches_pages():
+    PageFactory(uuid="findme", tags=["x"])
+    PageFactory(uuid="other", blocked_permanently=True)
+    client = _client(ModeratorFactory())
+    response = client.get(CHANGELIST, {"q": "findme"})
+    assert response.status_code == 200
+    assert b"findme" in response.content and b"other" not in response.content
+    blocked = client.get(CHANGELIST, {"blocked_now": "yes"})
+    assert b"other" in blocked.content and b"findme" not in blocked.content
+
+
+def test_pages_cannot_be_edited_directly():
+    page = PageFactory()
+    client = _client(AdminFactory())
+    client.post(f"{CHANGELIST}{page.pk}/change/", {"name": "edited", "blocked_permanently": "on"})
+    page.refresh_from_db()
+    assert page.name != "edited" and not page.blocked_permanently
+    assert client.get(f"{CHANGELIST}add/").status_code == 403
+
+
+def test_block_action_asks_then_blocks_through_the_service():
+    moderator = ModeratorFactory()
+    pages = PageFactory.create_batch(2)
+    client = _client(moderator)
+    form = _action(client, "block_pages", pages)
+    assert form.status_code == 200
+    assert b'name="until"' in form.content and b'name="reason"' in form.content
+    assert events() == []
+    response = _action(client, "block_pages", pages, apply="1", until=_future(), reason="spam")
+    assert response.status_code == 302
+    assert all(p.blocked_until is not None for p in Page.objects.all())
+    blocked = events("page.blocked")
+    assert {e.payload["page_id"] for e in blocked} == {p.pk for p in pages}
+    assert {(e.actor_id, e.payload["reason"]) for e in blocked} == {(moderator.pk, "spam")}
+
+
+def test_block_action_permanent_only_for_admins():
+    page = PageFactory()
+    form = _action(_client(ModeratorFactory()), "block_pages", [page], apply="1", until="", reason="x")
+    assert form.status_code == 200  # the form again, with its error
+    assert b"Only admins may block permanently" in form.content
+    assert events() == []
+    admin = AdminFactory()
+    _action(_client(admin), "block_pages", [page], apply="1", until="", reason="x")
+    assert Page.objects.get(pk=page.pk).blocked_permanently
+    (event,) = events("page.blocked")
+    assert (event.actor_id, event.payload["until"]) == (admin.pk, None)
+
+
+def test_block_action_rejects_past_dates():
+    page = PageFactory()
+    past = (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
+    form = _action(_client(AdminFactory()), "block_pages", [page], apply="1", until=past, reason="x")
+    assert form.status_code == 200
+    assert events() == []
+
+
+def test_unblock_action():
+    moderator = ModeratorFactory()
+    blocked = PageFactory(blocked_until=timezone.now() + timedelta(days=1))
+    free = PageFactory()
+    response = _action(_client(moderator), "unblock_pages", [blocked, free])
+    assert response.status_code == 302
+    assert Page.objects.get(pk=blocked.pk).blocked_until is None
+    (event,) = events("page.unblocked")
+    assert (event.actor_id, event.payload) == (
+        moderator.pk,
+        {"page_id": blocked.pk, "owner_id": blocked.owner_id, "expired": False},
+    )
+
+
+def test_plain_users_are_kept_out():
+    response = _client(UserFactory(is_staff=True)).get(CHANGELIST)
+    assert response.status_code == 302
