@@ -1,0 +1,20 @@
+"""The search query and the search answer."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from core_app.common.fields import StrictCharField
+from core_app.pages.serializers import PageSerializer
+from core_app.users.serializers import UserSerializer
+
+Q_MAX_LENGTH = 100
+
+
+class SearchQuerySerializer(serializers.Serializer):
+    q = StrictCharField(max_length=Q_MAX_LENGTH, trim_whitespace=True)
+
+
+class SearchResultSerializer(serializers.Serializer):
+    pages = PageSerializer(many=True, read_only=True)
+    users = UserSerializer(many=True, read_only=True)
