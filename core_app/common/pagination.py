@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
+from urllib import parse
 
+from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Field, Model
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -25,6 +30,20 @@ def parse_limit(request: Request, default: int = DEFAULT_LIMIT, maximum: int = M
     return min(int(raw), maximum)
 
 
+def _invalid_cursor() -> ValidationFailed:
+    return ValidationFailed.field("cursor", "Invalid cursor.")
+
+
+def _well_formed(encoded: str) -> bool:
+    """A cursor this pagination issued: strict base64 of a non-empty `o`/`r`/`p` query string."""
+    try:
+        text = base64.b64decode(encoded.encode("ascii"), validate=True).decode("ascii")
+        tokens = parse.parse_qs(text, keep_blank_values=True, strict_parsing=True)
+    except (ValueError, UnicodeError):
+        return False
+    return bool(tokens) and set(tokens) <= {"o", "r", "p"}
+
+
 class CursorPagination(pagination.CursorPagination):
     """Keyset pagination on a unique, monotonic ordering (views set `ordering`, default `-id`).
 
@@ -35,15 +54,49 @@ class CursorPagination(pagination.CursorPagination):
     page_size = DEFAULT_LIMIT
     max_page_size = MAX_LIMIT
     page_size_query_param = "limit"
+    _model: type[Model] | None = None
 
     def get_page_size(self, request: Request) -> int:
         return parse_limit(request, self.page_size, self.max_page_size)
 
     def decode_cursor(self, request: Request) -> Any:
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is not None and not _well_formed(encoded):
+            raise _invalid_cursor()
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except NotFound:
-            raise ValidationFailed.field("cursor", "Invalid cursor.") from None
+            raise _invalid_cursor() from None
+        if cursor is not None and cursor.position is not None:
+            self._check_position(cursor.position)
+        return cursor
+
+    def _check_position(self, position: object) -> None:
+        """The position must be a value of the ordering field, else the query itself would fail (a 500)."""
+        ordering = self.ordering if isinstance(self.ordering, list | tuple) else (self.ordering,)
+        if self._model is None:
+            return
+        try:
+            field = self._model._meta.get_field(str(ordering[0]).lstrip("-"))
+            if not isinstance(field, Field):
+                return
+            value = field.to_python(position)
+        except FieldDoesNotExist:
+            return
+        except (DjangoValidationError, TypeError, ValueError):
+            raise _invalid_cursor() from None
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            raise _invalid_cursor()
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
+        self._model = queryset.model
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (DjangoValidationError, TypeError, ValueError):
+            # A position that the ordering (e.g. an annotation) cannot take.
+            if request.query_params.get(self.cursor_query_param) is None:
+                raise
+            raise _invalid_cursor() from None
 
     def get_paginated_response(self, data: Any) -> Response:
         return Response({"results": data, "next": self.get_next_link()})
