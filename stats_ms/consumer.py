@@ -1,0 +1,165 @@
+"""The statistics consumer: `python -m stats_ms.consumer`.
+
+It reads the statistics queue (declared by `events.topology`: quorum, single active
+consumer, delivery limit, dead-letter queue) with a bounded prefetch, folds what arrived
+together in one go (so a burst on a hot page becomes one update per transaction), and acks
+each message only after its write. A message that cannot be parsed or folded is rejected
+without requeue, which sends it to the dead-letter queue, and the consumer goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+
+from events.contracts import EventEnvelope
+from events.topology import Topology, declare_on_channel, topology_from_env
+from stats_ms.aws import dynamodb_resource
+from stats_ms.fold import effects_of
+from stats_ms.repository import FoldedEvent, StatsRepository
+from stats_ms.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+MAX_BACKOFF_SECONDS = 10.0
+
+
+def decode(message: AbstractIncomingMessage) -> FoldedEvent:
+    """The folded form of one broker message; ValueError when it is not a valid event."""
+    envelope = EventEnvelope.model_validate_json(message.body)
+    return FoldedEvent(event_id=str(envelope.event_id), effects=effects_of(envelope))
+
+
+class StatsConsumer:
+    """Folds batches of messages into the repository, acking after the write."""
+
+    def __init__(self, repo: StatsRepository, *, batch_limit: int) -> None:
+        self.repo = repo
+        self.batch_limit = batch_limit
+
+    async def handle_batch(self, messages: list[AbstractIncomingMessage], stop: asyncio.Event) -> None:
+        """Fold the valid messages, dead-letter the others, then ack."""
+        folded: list[FoldedEvent] = []
+        valid: list[AbstractIncomingMessage] = []
+        for message in messages:
+            try:
+                folded.append(decode(message))
+                valid.append(message)
+            except ValueError as exc:  # json, contract validation, unknown type, out-of-range ids
+                logger.error("dead-lettering message %s (%s): %s", message.message_id, message.type, exc)
+                await _settle(message.reject(requeue=False))
+        if not await self._write(folded, stop):
+            return  # stopping: unacked messages go back to the queue and are deduplicated later
+        for message in valid:
+            await _settle(message.ack())
+
+    async def _write(self, folded: list[FoldedEvent], stop: asyncio.Event) -> bool:
+        """Write with backoff while DynamoDB is unavailable; False if asked to stop first."""
+        delay = 0.1
+        while True:
+            try:
+                await self.repo.apply(folded)
+                return True
+            except Exception:
+                logger.exception("folding %d events failed; retrying in %.1fs", len(folded), delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return False
+            delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+
+    async def run(self, queue: AbstractQueue, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set; each batch is what has arrived since the last write."""
+        inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        tag = await queue.consume(inbox.put)
+        try:
+            while (first := await _next(inbox, stop)) is not None:
+                batch = [first]
+                while len(batch) < self.batch_limit and not inbox.empty():
+                    batch.append(inbox.get_nowait())
+                await self.handle_batch(batch, stop)
+        finally:
+            with contextlib.suppress(Exception):
+                await queue.cancel(tag)
+
+
+async def _next(
+    inbox: asyncio.Queue[AbstractIncomingMessage], stop: asyncio.Event
+) -> AbstractIncomingMessage | None:
+    if not inbox.empty():
+        return inbox.get_nowait()
+    getter = asyncio.ensure_future(inbox.get())
+    stopper = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if getter in done:
+        return getter.result()
+    getter.cancel()
+    return None
+
+
+async def _settle(action: Awaitable[object]) -> None:
+    """Ack/reject; a channel lost meanwhile only means the broker will redeliver (deduplicated)."""
+    try:
+        await action
+    except Exception:
+        logger.warning("could not settle a message; it will be redelivered", exc_info=True)
+
+
+def stats_topology(settings: Settings) -> Topology:
+    """The pipeline's topology, with this service's exchange and queue names."""
+    return dataclasses.replace(
+        topology_from_env(), exchange=settings.events_exchange, stats_queue=settings.events_queue_stats
+    )
+
+
+async def consume(settings: Settings, topology: Topology, stop: asyncio.Event) -> None:
+    """Connect to DynamoDB and the broker, declare the topology, consume until `stop`."""
+    async with dynamodb_resource(settings) as dynamodb:
+        repo = StatsRepository(dynamodb, settings)
+        await _retry("DynamoDB tables", repo.ensure_tables, stop)
+        connection = await _retry("broker", lambda: aio_pika.connect_robust(settings.rabbitmq_url), stop)
+        if connection is None:
+            return
+        async with connection:
+            channel = await connection.channel()
+            await channel.set_qos(prefetch_count=settings.stats_prefetch)
+            await declare_on_channel(channel, topology)
+            queue = await channel.get_queue(topology.stats_queue)
+            logger.info("consuming %s (prefetch %d)", topology.stats_queue, settings.stats_prefetch)
+            await StatsConsumer(repo, batch_limit=settings.stats_prefetch).run(queue, stop)
+
+
+async def _retry(what: str, action: Callable[[], Awaitable[T]], stop: asyncio.Event) -> T | None:
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            return await action()
+        except Exception as exc:
+            logger.warning("%s unavailable (%s); retrying in %.1fs", what, exc, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+    return None
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await consume(settings, stats_topology(settings), stop)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

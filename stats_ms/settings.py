@@ -1,0 +1,48 @@
+"""The statistics service's configuration: environment variables only (see .env.example)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting of the statistics service; the env var is the upper-case field name."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    aws_endpoint_url: str | None = None
+    aws_region: str = "us-east-1"
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+
+    # Table names are "<prefix>page-stats-<generation>", "<prefix>processed-events-<generation>"
+    # and "<prefix>stats-meta" (which points at the active generation).
+    stats_table_prefix: str = "innotter-"
+    stats_dedupe_ttl_seconds: int = Field(default=30 * 24 * 3600, gt=0)
+    stats_meta_refresh_seconds: float = Field(default=1.0, gt=0)
+    stats_daily_days: int = Field(default=366, gt=0, le=3660)
+
+    rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    events_exchange: str = "events"
+    events_queue_stats: str = "stats.events"
+    stats_prefetch: int = Field(default=200, gt=0, le=10000)
+
+    jwt_public_key: str = ""
+    jwt_public_key_file: Path = Path("var/keys/jwt_public.pem")
+    jwt_issuer: str = "innotter"
+    jwt_kid: str = ""
+
+    @field_validator("aws_endpoint_url", "aws_access_key_id", "aws_secret_access_key", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

@@ -1,0 +1,202 @@
+"""The HTTP API: owner-only figures, token checks, the error body everywhere, health."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from unittest import mock
+
+import httpx
+import pytest
+
+from stats_ms.main import create_app
+from stats_ms.tests import builders as b
+from stats_ms.tests.conftest import folded, make_key_pair, sign
+
+
+@pytest.fixture
+async def client(settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://stats") as http:
+            http.app = app  # type: ignore[attr-defined]
+            yield http
+
+
+@pytest.fixture
+async def page(client):
+    """Page 1 owned by user 7, with a little activity."""
+    repo = client.app.state.repo
+    await repo.apply(
+        folded(
+            b.page_created(1, 7),
+            b.post_created(10, 1, 7),
+            b.post_liked(10, 1, 7, user_id=3),
+            b.follow_requested(1, 7, 4),
+            b.follow_accepted(1, 7, 5, was_requested=False),
+        )
+    )
+    return 1
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and isinstance(body["error"]["details"], dict)
+
+
+@pytest.mark.parametrize("path", ["/stats/pages/1", "/stats/pages/1/"])
+async def test_owner_gets_the_figures_with_or_without_slash(client, page, token_for, path):
+    response = await client.get(path, headers=auth(token_for(7)))
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "page_id": 1,
+        "posts": 1,
+        "followers": 1,
+        "follow_requests": 1,
+        "likes": 1,
+        "replies": 0,
+        "updated_at": "2026-11-27T10:00:00Z",
+        "daily": [{"date": "2026-11-27", "posts": 1, "likes": 1, "followers": 1}],
+    }
+
+
+async def test_another_user_is_forbidden(client, page, token_for):
+    assert_error(await client.get("/stats/pages/1", headers=auth(token_for(8))), 403, "permission_denied")
+
+
+async def test_no_token(client, page):
+    response = await client.get("/stats/pages/1")
+    assert_error(response, 401, "not_authenticated")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer not-a-token", "Basic dXNlcjpwYXNz", "Bearer ", "Token abc"],
+)
+async def test_bad_tokens(client, page, header):
+    assert_error(await client.get("/stats/pages/1", headers={"Authorization": header}), 401, "token_invalid")
+
+
+async def test_expired_token(client, page, token_for):
+    token = token_for(7, exp=int(time.time()) - 10, iat=int(time.time()) - 400)
+    assert_error(await client.get("/stats/pages/1", headers=auth(token)), 401, "token_expired")
+
+
+async def test_hs256_signed_with_the_public_key_is_refused(client, page, keys):
+    token = sign(keys, "7", algorithm="HS256")
+    assert_error(await client.get("/stats/pages/1", headers=auth(token)), 401, "token_invalid")
+
+
+async def test_unsigned_token_is_refused(client, page, keys):
+    import jwt
+
+    token = jwt.encode({"sub": "7", "type": "access", "iss": "innotter"}, None, algorithm="none")
+    assert_error(await client.get("/stats/pages/1", headers=auth(token)), 401, "token_invalid")
+
+
+async def test_unknown_kid_is_refused(client, page, token_for):
+    assert_error(
+        await client.get("/stats/pages/1", headers=auth(token_for(7, kid="0" * 16))), 401, "token_invalid"
+    )
+
+
+async def test_a_token_of_another_key_with_our_kid_is_refused(client, page, keys):
+    other = make_key_pair()
+    token = sign(other, "7", kid=keys.kid)
+    assert_error(await client.get("/stats/pages/1", headers=auth(token)), 401, "token_invalid")
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [{"type": "refresh"}, {"iss": "someone-else"}, {"exp": None}, {"type": None}, {"iss": None}],
+)
+async def test_wrong_claims_are_refused(client, page, token_for, claims):
+    assert_error(
+        await client.get("/stats/pages/1", headers=auth(token_for(7, **claims))), 401, "token_invalid"
+    )
+
+
+@pytest.mark.parametrize("sub", ["abc", "", "7.0"])
+async def test_a_subject_that_is_not_a_user_id_is_refused(client, page, token_for, sub):
+    assert_error(await client.get("/stats/pages/1", headers=auth(token_for(sub))), 401, "token_invalid")
+
+
+async def test_configured_kid_is_required(settings, keys, page, client):
+    client.app.state.verifier._settings = settings.model_copy(update={"jwt_kid": "core-key-2"})
+    client.app.state.verifier._key = None
+    assert_error(await client.get("/stats/pages/1", headers=auth(sign(keys, "7"))), 401, "token_invalid")
+    ok = await client.get("/stats/pages/1", headers=auth(sign(keys, "7", kid="core-key-2")))
+    assert ok.status_code == 200
+
+
+@pytest.mark.parametrize("page_id", ["2", "abc", "0", "-1", "99999999999999999999999", "1.5"])
+async def test_unknown_or_malformed_page_is_not_found(client, page, token_for, page_id):
+    assert_error(await client.get(f"/stats/pages/{page_id}", headers=auth(token_for(7))), 404, "not_found")
+
+
+async def test_a_deleted_page_is_not_found(client, page, token_for):
+    await client.app.state.repo.apply(folded(b.post_deleted(10, 1, 7, likes=1), b.page_deleted(1, 7)))
+    assert_error(await client.get("/stats/pages/1", headers=auth(token_for(7))), 404, "not_found")
+
+
+async def test_unknown_route_and_method_use_the_error_body(client, token_for):
+    assert_error(await client.get("/nope"), 404, "not_found")
+    assert_error(await client.post("/stats/pages/1", headers=auth(token_for(7))), 405, "method_not_allowed")
+
+
+async def test_dynamodb_down_is_503_not_500(client, page, token_for):
+    from botocore.exceptions import EndpointConnectionError
+
+    failing = mock.AsyncMock(side_effect=EndpointConnectionError(endpoint_url="http://x"))
+    with mock.patch.object(client.app.state.repo, "page_stats", failing):
+        response = await client.get("/stats/pages/1", headers=auth(token_for(7)))
+    assert_error(response, 503, "service_unavailable")
+
+
+async def test_missing_public_key_file_is_503(client, settings, tmp_path, token_for):
+    client.app.state.verifier._settings = settings.model_copy(
+        update={"jwt_public_key": "", "jwt_public_key_file": tmp_path / "missing.pem"}
+    )
+    client.app.state.verifier._key = None
+    assert_error(await client.get("/stats/pages/1", headers=auth(token_for(7))), 503, "service_unavailable")
+
+
+async def test_health_ok(client):
+    with mock.patch("stats_ms.api.broker_answers", mock.AsyncMock(return_value=True)):
+        response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert response.json()["checks"] == {"dynamodb": "ok", "broker": "ok"}
+
+
+async def test_health_with_the_real_broker(client):
+    response = await client.get("/health/")
+    assert response.status_code == 200, response.text
+
+
+async def test_health_broker_down(client, settings):
+    client.app.state.settings = settings.model_copy(
+        update={"rabbitmq_url": "amqp://guest:guest@127.0.0.1:1/"}
+    )
+    response = await client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"] == "down"
+
+
+async def test_health_dynamodb_down(client):
+    with (
+        mock.patch.object(client.app.state.repo, "ping", mock.AsyncMock(return_value=False)),
+        mock.patch("stats_ms.api.broker_answers", mock.AsyncMock(return_value=True)),
+    ):
+        response = await client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"dynamodb": "down", "broker": "ok"}
