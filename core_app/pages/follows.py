@@ -4,6 +4,9 @@
 transaction that changes the follows, so it stays exact under concurrency. Bulk decisions
 lock the affected follow rows and then change exactly those rows (by id), so a request
 arriving meanwhile is neither changed nor counted without its event.
+
+Lock order, to stay free of deadlocks: the page row first, then its follow rows (as
+`page_update` and `page_delete` do).
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ def _add_followers(page: Page, delta: int) -> None:
         Page.objects.filter(pk=page.pk).update(followers_count=F("followers_count") + delta)
 
 
+def _lock_page(page: Page) -> Page:
+    return Page.objects.select_for_update(no_key=True).get(pk=page.pk)
+
+
 def _chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]
@@ -44,7 +51,7 @@ def follow_create(*, page: Page, user: User) -> Follow:
     if page.owner_id == user.pk:
         raise CannotFollowOwnPage()
     # The row lock orders this against a concurrent private -> public switch of the page.
-    page = Page.objects.select_for_update(no_key=True).get(pk=page.pk)
+    page = _lock_page(page)
     accepted = not page.is_private
     follow, created = Follow.objects.get_or_create(
         page=page,
@@ -68,6 +75,7 @@ def follow_create(*, page: Page, user: User) -> Follow:
 @transaction.atomic
 def follow_delete(*, page: Page, user: User) -> None:
     """Unfollow, or withdraw a pending request; appends `follow.removed`. Not following: 404."""
+    page = _lock_page(page)
     follow = Follow.objects.select_for_update().filter(page=page, follower=user).first()
     if follow is None:
         raise NotFollowing()
@@ -124,6 +132,7 @@ def follow_requests_accept(
     """
     ensure_owner(page, actor)
     _exactly_one(user_ids, all_requests)
+    page = _lock_page(page)
     events = accept_pending_follows(page=page, user_ids=user_ids)
     append_events(list(events), actor_id=actor.pk)
     return len(events)
@@ -139,6 +148,7 @@ def follow_requests_reject(
     """
     ensure_owner(page, actor)
     _exactly_one(user_ids, all_requests)
+    page = _lock_page(page)
     follows = Follow.objects.filter(page=page)
     if user_ids is None:
         follows = follows.filter(status=FollowStatus.PENDING)

@@ -13,6 +13,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.utils import timezone
 
 from core_app.common.exceptions import NotFound
 from core_app.common.ids import parse_pk
@@ -25,6 +26,17 @@ FOLLOW_STATUS_OWNER = "owner"
 FOLLOW_STATUS_FOLLOWING = "following"
 FOLLOW_STATUS_REQUESTED = "requested"
 FOLLOW_STATUS_NONE = "none"
+FOLLOW_STATUS_BY_STATE = {
+    FollowStatus.ACCEPTED.value: FOLLOW_STATUS_FOLLOWING,
+    FollowStatus.PENDING.value: FOLLOW_STATUS_REQUESTED,
+}
+FOLLOW_STATUSES = (FOLLOW_STATUS_OWNER, FOLLOW_STATUS_FOLLOWING, FOLLOW_STATUS_REQUESTED, FOLLOW_STATUS_NONE)
+
+
+def page_is_blocked(page: Page) -> bool:
+    """The rule of `visibility.blocked_page_q` for one loaded page (owner loaded too)."""
+    timed = page.blocked_until is not None and page.blocked_until > timezone.now()
+    return page.blocked_permanently or timed or page.owner.is_blocked
 
 
 def _follow_status_case(viewer: User) -> Case:

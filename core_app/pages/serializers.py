@@ -6,6 +6,7 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core_app.common.exceptions import ValidationFailed
@@ -19,6 +20,14 @@ from core_app.common.fields import (
 from core_app.common.uploads import image_url
 from core_app.pages import services
 from core_app.pages.models import Follow, Page
+from core_app.pages.selectors import (
+    FOLLOW_STATUS_BY_STATE,
+    FOLLOW_STATUS_NONE,
+    FOLLOW_STATUS_OWNER,
+    FOLLOW_STATUSES,
+    page_is_blocked,
+)
+from core_app.users.models import User
 from core_app.users.serializers import UserBriefSerializer, UserSerializer
 
 MAX_USER_IDS = 10_000
@@ -44,11 +53,9 @@ class PageSerializer(StrictModelSerializer):
     tags = serializers.SerializerMethodField()
     owner = UserBriefSerializer(read_only=True)
     image_url = serializers.SerializerMethodField()
-    is_blocked = serializers.BooleanField(read_only=True)
+    is_blocked = serializers.SerializerMethodField()
     unblock_date = serializers.SerializerMethodField()
-    follow_status = serializers.ChoiceField(
-        choices=["owner", "following", "requested", "none"], read_only=True
-    )
+    follow_status = serializers.SerializerMethodField()
 
     class Meta:
         model = Page
@@ -75,6 +82,25 @@ class PageSerializer(StrictModelSerializer):
 
     def get_image_url(self, page: Page) -> str | None:
         return image_url(page.image_key)
+
+    def get_is_blocked(self, page: Page) -> bool:
+        annotated = getattr(page, "is_blocked", None)
+        return bool(annotated) if annotated is not None else page_is_blocked(page)
+
+    @extend_schema_field(serializers.ChoiceField(choices=FOLLOW_STATUSES))
+    def get_follow_status(self, page: Page) -> str:
+        annotated = getattr(page, "follow_status", None)
+        return annotated if annotated is not None else self._follow_status_query(page)
+
+    def _follow_status_query(self, page: Page) -> str:
+        """For a page that did not come from the selectors (one query)."""
+        viewer = getattr(self.context.get("request"), "user", None)
+        if not isinstance(viewer, User):
+            return FOLLOW_STATUS_NONE
+        if viewer.pk == page.owner_id:
+            return FOLLOW_STATUS_OWNER
+        status = Follow.objects.filter(page=page, follower=viewer).values_list("status", flat=True).first()
+        return FOLLOW_STATUS_BY_STATE.get(status or "", FOLLOW_STATUS_NONE)
 
     def get_unblock_date(self, page: Page) -> str | None:
         """When a timed block ends; null when not blocked, blocked permanently or via the owner."""
@@ -198,7 +224,7 @@ class AwareDateTimeField(StrictDateTimeField):
         return super().to_internal_value(value)
 
 
-class BlockSerializer(serializers.Serializer):
+class PageBlockSerializer(serializers.Serializer):
     until = AwareDateTimeField(allow_null=True, help_text="Future, with a UTC offset; null: permanently.")
     reason = StrictCharField(max_length=services.REASON_MAX_LENGTH, allow_blank=True)
 

@@ -19,11 +19,11 @@ from core_app.pages import selectors, services
 from core_app.pages.models import FollowStatus, Page
 from core_app.pages.serializers import (
     AcceptedSerializer,
-    BlockSerializer,
     FollowDecisionSerializer,
     FollowerSerializer,
     FollowRequestSerializer,
     FollowStatusSerializer,
+    PageBlockSerializer,
     PageCreateSerializer,
     PageImageSerializer,
     PageSerializer,
@@ -32,6 +32,7 @@ from core_app.pages.serializers import (
     TagSerializer,
 )
 from core_app.users.models import User
+from core_app.users.serializers import UserSerializer
 
 MAX_ID = 2**63 - 1
 
@@ -179,7 +180,9 @@ class PageViewSet(viewsets.GenericViewSet):
         accepted = follow.status == FollowStatus.ACCEPTED
         return Response({"status": "following" if accepted else "requested"})
 
-    @extend_schema(responses={200: FollowerSerializer(many=True)}, summary="Followers (owner, staff)")
+    @extend_schema(
+        responses={200: UserSerializer(many=True)}, summary="Followers (owner, staff), newest first"
+    )
     @action(detail=True, methods=["get"])
     def followers(self, request: Request, pk: str) -> Response:
         follows = selectors.page_follower_list(page=self.get_object(), viewer=self.viewer)
@@ -224,14 +227,14 @@ class PageViewSet(viewsets.GenericViewSet):
     # --- moderation -------------------------------------------------------------------------
 
     @extend_schema(
-        request=BlockSerializer,
+        request=PageBlockSerializer,
         responses={200: PageSerializer},
         summary="Block a page (staff; permanently: admins only)",
     )
     @action(detail=True, methods=["post"])
     def block(self, request: Request, pk: str) -> Response:
         services.ensure_staff(self.viewer)
-        block = _valid(BlockSerializer, request.data)
+        block = _valid(PageBlockSerializer, request.data)
         page = services.page_block(page=self.get_object(), actor=self.viewer, **block)
         return self._page_response(page)
 

@@ -425,3 +425,17 @@ def test_page_serializer_is_usable_by_other_areas(user):
         "name": page.name,
         "image_url": None,
     }
+
+
+def test_page_serializer_falls_back_for_unannotated_pages(user):
+    from rest_framework.test import APIRequestFactory
+
+    from core_app.pages.serializers import PageSerializer
+
+    page = PageFactory(blocked_until=timezone.now() + timedelta(hours=1))
+    FollowFactory(page=page, follower=user)
+    request = APIRequestFactory().get("/")
+    request.user = user
+    data = PageSerializer(Page.objects.get(pk=page.pk), context={"request": request}).data
+    assert (data["is_blocked"], data["follow_status"]) == (True, "following")
+    assert PageSerializer(page).data["follow_status"] == "none"
