@@ -1,0 +1,595 @@
+"""The no-Docker runner: starts the whole Innotter system on this machine and stops it again.
+
+    python compose/local/runner.py up        # foreground; Ctrl-C stops everything
+    python compose/local/runner.py start     # returns once every process answers its health check
+    python compose/local/runner.py stop      # stops a started stack (pid files under var/run/<name>/)
+    python compose/local/runner.py status | kill NAME [--signal KILL] | restart NAME | seed
+
+Every process the containers of docker-compose.yml run is listed here too (SERVICES and
+setup_steps); tests/compose checks that, so the compose path cannot drift unseen.
+Settings come from the environment (and .env): API_PORT, STATS_PORT, AWS_PORT, POSTGRES_DB,
+INNOTTER_VAR_DIR (where logs, pid files and dev keys go) and everything in .env.example.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
+HEALTH_TIMEOUT = float(os.environ.get("RUN_HEALTH_TIMEOUT", "90"))
+STOP_TIMEOUT = float(os.environ.get("RUN_STOP_TIMEOUT", "15"))
+# A process without an HTTP endpoint counts as started once it has stayed up this long.
+SETTLE_SECONDS = 2.0
+
+
+def _dotenv() -> dict[str, str]:
+    """The variables of ROOT/.env (the process environment wins over it)."""
+    path = ROOT / ".env"
+    if not path.exists():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Where the stack listens and keeps its files; each value overridable by an env var."""
+
+    api_port: int
+    stats_port: int
+    aws_port: int
+    db_name: str
+    var_dir: Path
+    base_env: dict[str, str]
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Config:
+        env = {**_dotenv(), **(os.environ if environ is None else environ)}
+        var_dir = Path(env.get("INNOTTER_VAR_DIR", str(ROOT / "var")))
+        return cls(
+            api_port=int(env.get("API_PORT", "8000")),
+            stats_port=int(env.get("STATS_PORT", "8001")),
+            aws_port=int(env.get("AWS_PORT", "5000")),
+            db_name=env.get("POSTGRES_DB", "innotter"),
+            var_dir=var_dir if var_dir.is_absolute() else ROOT / var_dir,
+            base_env=env,
+        )
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def stats_url(self) -> str:
+        return f"http://127.0.0.1:{self.stats_port}"
+
+    @property
+    def aws_url(self) -> str:
+        return f"http://127.0.0.1:{self.aws_port}"
+
+    def log_path(self, name: str) -> Path:
+        return self.var_dir / "log" / f"{name}.log"
+
+    def pid_path(self, name: str) -> Path:
+        return self.var_dir / "run" / name / "pid"
+
+    def child_env(self) -> dict[str, str]:
+        """The environment every process gets: the configured one plus this stack's addresses."""
+        env = dict(self.base_env)
+        env.setdefault("DJANGO_DEBUG", "1")
+        env.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+        env.setdefault("INNOTTER_ADMIN_EMAIL", "admin@innotter.local")
+        env.setdefault("INNOTTER_ADMIN_PASSWORD", "change-me-admin")
+        env.setdefault("JWT_PRIVATE_KEY_FILE", str(self.var_dir / "keys" / "jwt_private.pem"))
+        env.setdefault("JWT_PUBLIC_KEY_FILE", str(self.var_dir / "keys" / "jwt_public.pem"))
+        env.update(
+            POSTGRES_DB=self.db_name,
+            AWS_ENDPOINT_URL=self.aws_url,
+            STATS_SERVICE_URL=self.stats_url,
+            APP_BASE_URL=self.api_url,
+            PYTHONUNBUFFERED="1",
+            PYTHONPATH=str(ROOT),
+            PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', os.defpath)}",
+        )
+        return env
+
+
+def tool(name: str) -> str:
+    """A program of the project's virtualenv (falling back to PATH)."""
+    candidate = VENV_BIN / name
+    return str(candidate) if candidate.exists() else (shutil.which(name) or name)
+
+
+# --- health checks ----------------------------------------------------------------------------
+
+Check = Callable[["Service", Config, "Running"], bool]
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def http_check(path: str, port_of: Callable[[Config], int]) -> Check:
+    return lambda svc, cfg, run: http_ok(f"http://127.0.0.1:{port_of(cfg)}{path}")
+
+
+def log_line_check(marker: str) -> Check:
+    """Healthy once the process has logged `marker` since it was started."""
+
+    def check(svc: Service, cfg: Config, run: Running) -> bool:
+        with contextlib.suppress(OSError), open(cfg.log_path(svc.name), "rb") as f:
+            f.seek(run.log_offset)
+            return marker.encode() in f.read()
+        return False
+
+    return check
+
+
+def settled_check(svc: Service, cfg: Config, run: Running) -> bool:
+    return time.monotonic() - run.started_at >= SETTLE_SECONDS
+
+
+# --- what runs --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Service:
+    """A long-running process of the stack."""
+
+    name: str
+    argv: Callable[[Config], list[str]]
+    check: Check
+    cwd: Callable[[Config], Path] = lambda cfg: ROOT
+
+
+@dataclass
+class Running:
+    pid: int
+    started_at: float
+    log_offset: int
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+
+AWS = Service(
+    "aws",
+    lambda c: [tool("moto_server"), "-H", "127.0.0.1", "-p", str(c.aws_port)],
+    http_check("/moto-api/", lambda c: c.aws_port),
+)
+SERVICES: list[Service] = [
+    Service(
+        "api",
+        lambda c: [
+            tool("gunicorn"),
+            "core_app.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{c.api_port}",
+            "--workers",
+            "2",
+        ],
+        http_check("/health", lambda c: c.api_port),
+    ),
+    Service("relay", lambda c: [tool("python"), "manage.py", "run_relay"], settled_check),
+    Service(
+        "worker",
+        lambda c: [tool("celery"), "-A", "projections.celery_app", "worker", "--loglevel=INFO"],
+        log_line_check(" ready."),
+    ),
+    # beat keeps its schedule file in its working directory: one per stack, not in the repository.
+    Service(
+        "beat",
+        lambda c: [tool("celery"), "-A", "projections.celery_app", "beat", "--loglevel=INFO"],
+        settled_check,
+        cwd=lambda c: c.var_dir / "run" / "beat",
+    ),
+    Service(
+        "stats-api",
+        lambda c: [
+            tool("uvicorn"),
+            "stats_ms.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(c.stats_port),
+        ],
+        http_check("/health", lambda c: c.stats_port),
+    ),
+    Service("stats-consumer", lambda c: [tool("python"), "-m", "stats_ms.consumer"], settled_check),
+]
+ALL_SERVICES = [AWS, *SERVICES]
+
+
+def setup_steps(cfg: Config) -> list[tuple[str, list[str]]]:
+    """The one-shot commands run before the processes start, in order; each is idempotent."""
+    python = tool("python")
+    return [
+        ("migrate", [python, "manage.py", "migrate", "--noinput"]),
+        ("keys", [python, "manage.py", "generate_jwt_keys"]),
+        ("topology", [python, "manage.py", "declare_topology"]),
+        ("aws", [python, "manage.py", "ensure_aws"]),
+        ("stats-tables", [python, "-m", "stats_ms.setup"]),
+        ("admin", [python, "manage.py", "ensure_admin"]),
+    ]
+
+
+def skipped_services(cfg: Config) -> set[str]:
+    """Steps or processes left out on purpose (RUN_SKIP=worker,beat); always announced, never silent."""
+    return {n.strip() for n in cfg.base_env.get("RUN_SKIP", "").split(",") if n.strip()}
+
+
+# --- processes --------------------------------------------------------------------------------
+
+
+def read_pid(cfg: Config, name: str) -> int | None:
+    try:
+        return int(cfg.pid_path(name).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def group_alive(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def spawn(svc: Service, cfg: Config) -> Running:
+    """Start one service in its own process group, output appended to its log file."""
+    current = read_pid(cfg, svc.name)
+    if current is not None and group_alive(current):
+        raise RuntimeError(f"{svc.name} is already running (pid {current})")
+    log = cfg.log_path(svc.name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cwd = svc.cwd(cfg)
+    cwd.mkdir(parents=True, exist_ok=True)
+    offset = log.stat().st_size if log.exists() else 0
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            svc.argv(cfg),
+            cwd=cwd,
+            env=cfg.child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    cfg.pid_path(svc.name).parent.mkdir(parents=True, exist_ok=True)
+    cfg.pid_path(svc.name).write_text(f"{proc.pid}\n")
+    return Running(pid=proc.pid, started_at=time.monotonic(), log_offset=offset, proc=proc)
+
+
+def _exited(run: Running) -> bool:
+    if run.proc is not None:
+        return run.proc.poll() is not None
+    return not group_alive(run.pid)
+
+
+def wait_healthy(svc: Service, cfg: Config, run: Running, timeout: float = HEALTH_TIMEOUT) -> None:
+    """Poll the service's health check until it passes; fail if it exits or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _exited(run):
+            raise RuntimeError(f"{svc.name} exited during start-up\n{log_tail(cfg, svc.name)}")
+        if svc.check(svc, cfg, run) and not _exited(run):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{svc.name} not healthy after {timeout:g}s\n{log_tail(cfg, svc.name)}")
+
+
+def log_tail(cfg: Config, name: str, lines: int = 30) -> str:
+    try:
+        text = cfg.log_path(name).read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return f"(no log at {cfg.log_path(name)})"
+    return "\n".join(f"  {name}| {line}" for line in text)
+
+
+def signal_service(cfg: Config, name: str, sig: signal.Signals) -> bool:
+    """Send `sig` to the service's whole process group (a Celery worker and its pool children)."""
+    pid = read_pid(cfg, name)
+    if pid is None or not group_alive(pid):
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
+    return True
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        if not group_alive(pid):
+            return True
+        time.sleep(0.1)
+    return not group_alive(pid)
+
+
+def stop_service(cfg: Config, name: str) -> None:
+    """SIGTERM the group, SIGKILL it if it lingers, then remove the pid file."""
+    pid = read_pid(cfg, name)
+    if pid is not None and signal_service(cfg, name, signal.SIGTERM) and not wait_gone(pid, STOP_TIMEOUT):
+        signal_service(cfg, name, signal.SIGKILL)
+        wait_gone(pid, 5)
+    with contextlib.suppress(FileNotFoundError):
+        cfg.pid_path(name).unlink()
+
+
+def stop_all(cfg: Config) -> None:
+    for svc in reversed(ALL_SERVICES):
+        stop_service(cfg, svc.name)
+
+
+# --- setup ------------------------------------------------------------------------------------
+
+
+def ensure_database(cfg: Config) -> None:
+    """Create the configured database if PostgreSQL does not have it yet."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
+
+    env = cfg.child_env()
+    conninfo = make_conninfo(
+        host=env.get("POSTGRES_HOST", "127.0.0.1"),
+        port=env.get("POSTGRES_PORT", "5432"),
+        user=env.get("POSTGRES_USER", "postgres"),
+        password=env.get("POSTGRES_PASSWORD", ""),
+        dbname="postgres",
+    )
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [cfg.db_name]).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(cfg.db_name)))
+            say(f"created database {cfg.db_name}")
+
+
+def run_step(cfg: Config, argv: list[str]) -> None:
+    label = " ".join(Path(argv[0]).name if i == 0 else a for i, a in enumerate(argv))
+    say(f"setup: {label}")
+    log = cfg.log_path("setup")
+    with open(log, "ab") as out:
+        result = subprocess.run(
+            argv, cwd=ROOT, env=cfg.child_env(), stdout=out, stderr=subprocess.STDOUT, timeout=600
+        )
+    if result.returncode != 0:
+        raise RuntimeError(f"setup step failed ({label}), exit {result.returncode}\n{log_tail(cfg, 'setup')}")
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def check_ports(cfg: Config) -> None:
+    for label, port in (
+        ("API_PORT", cfg.api_port),
+        ("STATS_PORT", cfg.stats_port),
+        ("AWS_PORT", cfg.aws_port),
+    ):
+        if not port_free(port):
+            raise RuntimeError(f"port {port} ({label}) is in use; choose another with {label}=...")
+
+
+# --- start / stop -----------------------------------------------------------------------------
+
+
+def say(message: str) -> None:
+    print(f"[innotter] {message}", flush=True)
+
+
+def start_service(cfg: Config, svc: Service) -> Running:
+    say(f"starting {svc.name}")
+    run = spawn(svc, cfg)
+    wait_healthy(svc, cfg, run)
+    say(f"{svc.name} is up (pid {run.pid})")
+    return run
+
+
+def start_stack(cfg: Config) -> dict[str, Running]:
+    """Set up and start everything; on any failure stop what was started and re-raise."""
+    (cfg.var_dir / "log").mkdir(parents=True, exist_ok=True)
+    already = [
+        s.name for s in ALL_SERVICES if (pid := read_pid(cfg, s.name)) is not None and group_alive(pid)
+    ]
+    if already:
+        raise RuntimeError(f"already running: {', '.join(already)} (stop it first: make stop)")
+    check_ports(cfg)
+    skipped = skipped_services(cfg)
+    running: dict[str, Running] = {}
+    try:
+        running[AWS.name] = start_service(cfg, AWS)
+        ensure_database(cfg)
+        for name, step in setup_steps(cfg):
+            if name in skipped:
+                say(f"WARNING: setup step {name} NOT run (RUN_SKIP)")
+                continue
+            run_step(cfg, step)
+        for svc in SERVICES:
+            if svc.name in skipped:
+                say(f"WARNING: {svc.name} NOT started (RUN_SKIP)")
+                continue
+            running[svc.name] = start_service(cfg, svc)
+    except BaseException:
+        stop_all(cfg)
+        raise
+    return running
+
+
+def rabbitmq_ui() -> str:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        if s.connect_ex(("127.0.0.1", 15672)) == 0:
+            return "http://127.0.0.1:15672 (guest/guest)"
+    return "management UI not enabled (rabbitmq-plugins enable rabbitmq_management)"
+
+
+def summary(cfg: Config) -> str:
+    env = cfg.child_env()
+    rows = [
+        ("API", f"{cfg.api_url}/api/v1/"),
+        ("API docs", f"{cfg.api_url}/api/docs/  (schema: {cfg.api_url}/api/schema/)"),
+        ("Admin panel", f"{cfg.api_url}/admin/  ({env['INNOTTER_ADMIN_EMAIL']})"),
+        ("Health", f"{cfg.api_url}/health"),
+        ("Statistics", f"{cfg.stats_url}/stats/pages/<page_id>  (health: {cfg.stats_url}/health)"),
+        ("AWS emulator", f"{cfg.aws_url}  (sent e-mails: {cfg.aws_url}/moto-api/data.json)"),
+        ("RabbitMQ", f"{env.get('RABBITMQ_URL', 'amqp://guest:guest@127.0.0.1:5672/')}  UI: {rabbitmq_ui()}"),
+        ("PostgreSQL", f"database {cfg.db_name}"),
+        ("Logs", f"{cfg.var_dir / 'log'}/<process>.log"),
+    ]
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"  {label.ljust(width)}  {value}" for label, value in rows)
+
+
+@contextlib.contextmanager
+def stop_on_signals(cfg: Config) -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt so Ctrl-C and `kill` both stop the stack cleanly."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def watch(cfg: Config, running: dict[str, Running]) -> None:
+    """Report processes that die, until interrupted."""
+    reported: set[str] = set()
+    while True:
+        for name, run in running.items():
+            if name not in reported and _exited(run):
+                reported.add(name)
+                say(f"WARNING: {name} exited; its log:\n{log_tail(cfg, name)}")
+        time.sleep(1)
+
+
+def cmd_up(cfg: Config) -> int:
+    with stop_on_signals(cfg):
+        try:
+            running = start_stack(cfg)
+            say("Innotter is running. Ctrl-C stops everything.\n" + summary(cfg))
+            watch(cfg, running)
+        except KeyboardInterrupt:
+            say("stopping")
+        finally:
+            stop_all(cfg)
+    say("stopped")
+    return 0
+
+
+def cmd_start(cfg: Config) -> int:
+    start_stack(cfg)
+    say("Innotter is running in the background (make stop stops it).\n" + summary(cfg))
+    return 0
+
+
+def cmd_stop(cfg: Config) -> int:
+    stop_all(cfg)
+    say("stopped")
+    return 0
+
+
+def cmd_status(cfg: Config) -> int:
+    down = 0
+    for svc in ALL_SERVICES:
+        pid = read_pid(cfg, svc.name)
+        alive = pid is not None and group_alive(pid)
+        down += not alive
+        print(f"{svc.name:15} {'running pid ' + str(pid) if alive else 'stopped'}")
+    return 1 if down else 0
+
+
+def service_named(name: str) -> Service:
+    for svc in ALL_SERVICES:
+        if svc.name == name:
+            return svc
+    raise SystemExit(f"unknown process {name!r}; known: {', '.join(s.name for s in ALL_SERVICES)}")
+
+
+def cmd_kill(cfg: Config, name: str, sig_name: str) -> int:
+    service_named(name)
+    sig = signal.Signals[f"SIG{sig_name.upper().removeprefix('SIG')}"]
+    pid = read_pid(cfg, name)
+    if pid is None or not signal_service(cfg, name, sig):
+        say(f"{name} is not running")
+        return 1
+    if sig in (signal.SIGKILL, signal.SIGTERM):
+        wait_gone(pid, STOP_TIMEOUT)
+    say(f"sent {sig.name} to {name} (pid {pid})")
+    return 0
+
+
+def cmd_restart(cfg: Config, name: str) -> int:
+    svc = service_named(name)
+    stop_service(cfg, name)
+    start_service(cfg, svc)
+    return 0
+
+
+def cmd_seed(cfg: Config) -> int:
+    return subprocess.run(
+        [tool("python"), "manage.py", "seed_demo"], cwd=ROOT, env=cfg.child_env(), check=False
+    ).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("up", "start", "stop", "status", "seed"):
+        sub.add_parser(name)
+    kill = sub.add_parser("kill")
+    kill.add_argument("name")
+    kill.add_argument("--signal", default="TERM")
+    restart = sub.add_parser("restart")
+    restart.add_argument("name")
+    args = parser.parse_args(argv)
+    cfg = Config.from_env()
+    commands: dict[str, Callable[[], int]] = {
+        "up": lambda: cmd_up(cfg),
+        "start": lambda: cmd_start(cfg),
+        "stop": lambda: cmd_stop(cfg),
+        "status": lambda: cmd_status(cfg),
+        "seed": lambda: cmd_seed(cfg),
+        "kill": lambda: cmd_kill(cfg, args.name, args.signal),
+        "restart": lambda: cmd_restart(cfg, args.name),
+    }
+    try:
+        return commands[args.command]()
+    except RuntimeError as exc:
+        say(f"ERROR: {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
