@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -10,7 +11,7 @@ import logging
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,3 +136,11 @@ def token_for(keys: KeyPair) -> Callable[..., str]:
 
 def folded(*envelopes: Any) -> list[FoldedEvent]:
     return [FoldedEvent(event_id=str(e.event_id), effects=effects_of(e)) for e in envelopes]
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], seconds: float = 20.0) -> None:
+    """Poll `condition` until it holds; fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not await condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)

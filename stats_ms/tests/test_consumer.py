@@ -1,0 +1,176 @@
+"""The consumer: acks after the write, dead-letters poison, survives DynamoDB outages; real RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from unittest import mock
+
+import aio_pika
+import pytest
+
+from events.topology import Topology, declare_topology, delete_topology
+from stats_ms.consumer import StatsConsumer, consume
+from stats_ms.tests import builders as b
+from stats_ms.tests.conftest import eventually
+
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def message(body: bytes, message_id: str = "m") -> mock.MagicMock:
+    msg = mock.MagicMock(body=body, message_id=message_id, type="t")
+    msg.ack = mock.AsyncMock()
+    msg.reject = mock.AsyncMock()
+    return msg
+
+
+def good(envelope) -> mock.MagicMock:
+    return message(envelope.model_dump_json().encode(), str(envelope.event_id))
+
+
+async def test_valid_messages_are_acked_after_the_write():
+    order: list[str] = []
+    repo = mock.MagicMock()
+    repo.apply = mock.AsyncMock(side_effect=lambda events: order.append(f"write {len(events)}"))
+    msgs = [good(b.page_created(1, 7)), good(b.post_created(10, 1, 7))]
+    for m in msgs:
+        m.ack.side_effect = lambda: order.append("ack")
+    await StatsConsumer(repo, batch_limit=10).handle_batch(msgs, asyncio.Event())
+    assert order == ["write 2", "ack", "ack"]
+    (events,) = repo.apply.await_args.args
+    assert [e.event_id for e in events] == [m.message_id for m in msgs]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b'{"event_id": "x"}',
+        b.raw_envelope("page.exploded", {}).model_dump_json().encode(),
+        b.raw_envelope("post.liked", {"post_id": 1}).model_dump_json().encode(),
+        b.post_liked(1, 2**64, 7, 3).model_dump_json().encode(),
+        "\udcff".encode("utf-8", "surrogatepass"),
+    ],
+)
+async def test_poison_is_rejected_without_requeue_and_the_rest_goes_on(body, caplog):
+    repo = mock.MagicMock(apply=mock.AsyncMock())
+    poison, fine = message(body, "poison"), good(b.page_created(1, 7))
+    await StatsConsumer(repo, batch_limit=10).handle_batch([poison, fine], asyncio.Event())
+    poison.reject.assert_awaited_once_with(requeue=False)
+    poison.ack.assert_not_awaited()
+    fine.ack.assert_awaited_once()
+    assert len(repo.apply.await_args.args[0]) == 1
+    assert "dead-lettering message poison" in caplog.text
+
+
+async def test_a_failing_write_is_retried_and_acked_only_once_it_succeeds():
+    repo = mock.MagicMock(apply=mock.AsyncMock(side_effect=[RuntimeError("dynamodb down"), None]))
+    msg = good(b.page_created(1, 7))
+    await StatsConsumer(repo, batch_limit=10).handle_batch([msg], asyncio.Event())
+    assert repo.apply.await_count == 2
+    msg.ack.assert_awaited_once()
+
+
+async def test_stopping_during_an_outage_leaves_messages_unacked():
+    repo = mock.MagicMock(apply=mock.AsyncMock(side_effect=RuntimeError("dynamodb down")))
+    msg = good(b.page_created(1, 7))
+    stop = asyncio.Event()
+    stop.set()
+    await StatsConsumer(repo, batch_limit=10).handle_batch([msg], stop)
+    msg.ack.assert_not_awaited()
+    msg.reject.assert_not_awaited()
+
+
+# --- with the real broker ---------------------------------------------------------------------
+
+
+@pytest.fixture
+async def topology() -> AsyncIterator[Topology]:
+    suffix = uuid.uuid4().hex[:10]
+    topo = Topology(
+        exchange=f"test.events.{suffix}",
+        projections_queue=f"test.projections.{suffix}",
+        stats_queue=f"test.stats.{suffix}",
+        dead_letter_exchange=f"test.events.dead.{suffix}",
+        max_deliveries=3,
+    )
+    await declare_topology(RABBITMQ_URL, topo)
+    yield topo
+    await delete_topology(RABBITMQ_URL, topo)
+
+
+@pytest.fixture
+async def running(settings, topology, repo) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(consume(settings, topology, stop))
+    yield
+    stop.set()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(task, 10)
+
+
+async def publish(topology: Topology, bodies: list[tuple[str, bytes]]) -> None:
+    connection = await aio_pika.connect(RABBITMQ_URL)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(topology.exchange)
+        for routing_key, body in bodies:
+            await exchange.publish(aio_pika.Message(body=body, message_id=str(uuid.uuid4())), routing_key)
+
+
+async def dead_letters(topology: Topology) -> list[bytes]:
+    connection = await aio_pika.connect(RABBITMQ_URL)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.get_queue(topology.dead_letter_queue(topology.stats_queue))
+        bodies = []
+        while (msg := await queue.get(no_ack=True, fail=False)) is not None:
+            bodies.append(msg.body)
+        return bodies
+
+
+def wire(envelope) -> tuple[str, bytes]:
+    return envelope.type, envelope.model_dump_json().encode()
+
+
+@pytest.mark.integration
+async def test_events_through_rabbitmq_reach_dynamodb_exactly_once(repo, topology, running):
+    events = [b.page_created(1, 7), b.post_created(10, 1, 7), b.post_liked(10, 1, 7, user_id=3)]
+    await publish(topology, [wire(e) for e in events] + [wire(events[2])])  # a redelivered like
+
+    async def folded() -> bool:
+        stats = await repo.page_stats(1)
+        return stats is not None and stats.posts == 1 and stats.likes == 1
+
+    await eventually(folded)
+    await publish(topology, [wire(b.post_liked(10, 1, 7, user_id=4))])
+    await eventually(lambda: _likes_are(repo, 2))
+
+
+async def _likes_are(repo, n: int) -> bool:
+    stats = await repo.page_stats(1)
+    return stats is not None and stats.likes == n
+
+
+@pytest.mark.integration
+async def test_a_poison_message_goes_to_the_dead_letter_queue(repo, topology, running, caplog):
+    poison = json.dumps({"event_id": str(uuid.uuid4()), "type": "post.liked"}).encode()
+    unknown = b.raw_envelope("page.exploded", {})
+    await publish(topology, [("post.liked", poison), wire(unknown), wire(b.page_created(1, 7))])
+    await eventually(lambda: _known(repo, 1))
+    collected: list[bytes] = []
+
+    async def both_dead() -> bool:
+        collected.extend(await dead_letters(topology))
+        return len(collected) >= 2
+
+    await eventually(both_dead)
+    assert sorted(collected) == sorted([poison, wire(unknown)[1]])
+    assert caplog.text.count("dead-lettering message") == 2
+
+
+async def _known(repo, page_id: int) -> bool:
+    return await repo.page_stats(page_id) is not None
