@@ -5,8 +5,10 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core_app.common.health import health
+from core_app.pages.stats import PageStatsView
 
 api_v1 = [
+    re_path(r"^pages/(?P<page_id>[^/]+)/stats/?$", PageStatsView.as_view(), name="page-stats"),
     path("", include("core_app.users.urls")),
     path("", include("core_app.pages.urls")),
     path("", include("core_app.posts.urls")),
