@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 
 from events.consumer import chunked
 from events.contracts import (
@@ -137,20 +138,25 @@ def on_page_deleted(event: PageDeleted, envelope: EventEnvelope, work: FeedWork)
     store.remove_page(event.page_id)
 
 
+def _owned_pages(user_id: int, page_ids: list[int]) -> list[FeedPage]:
+    for page_id in page_ids:
+        _page(page_id, user_id)
+    return list(FeedPage.objects.filter(Q(owner_id=user_id) | Q(page_id__in=page_ids)).order_by("page_id"))
+
+
 def on_user_blocked(event: UserBlocked, envelope: EventEnvelope, work: FeedWork) -> None:
     """A blocked user's pages leave every feed."""
-    for page_id in event.page_ids:
-        _page(page_id, event.user_id)
-        FeedPage.objects.filter(page_id=page_id).update(owner_blocked=True)
-        store.remove_page(page_id)
+    for page in _owned_pages(event.user_id, event.page_ids):
+        FeedPage.objects.filter(page_id=page.page_id).update(owner_blocked=True)
+        store.remove_page(page.page_id)
 
 
 def on_user_unblocked(event: UserUnblocked, envelope: EventEnvelope, work: FeedWork) -> None:
-    """An unblocked user's pages come back into their followers' feeds."""
-    for page_id in event.page_ids:
-        _page(page_id, event.user_id)
-        FeedPage.objects.filter(page_id=page_id).update(owner_blocked=False)
-        _backfill_audience(FeedPage.objects.get(page_id=page_id), work)
+    """An unblocked user's pages (those not blocked on their own) come back into feeds."""
+    for page in _owned_pages(event.user_id, event.page_ids):
+        page.owner_blocked = False
+        page.save(update_fields=["owner_blocked"])
+        _backfill_audience(page, work)
 
 
 HANDLERS: dict[str, Callable[[Any, EventEnvelope, FeedWork], None]] = {

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from unittest import mock
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+
+from core_app.pages.models import FollowStatus
+from core_app.testing.factories import FollowFactory, PageFactory, PostFactory, UserFactory
+from events.contracts import PostCreated
+from projections import notifications
+from projections.models import AppliedEvent, EmailDelivery
+from projections.tests.conftest import envelope_of
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ses(settings):
+    settings.AWS_ENDPOINT_URL = None
+    with mock_aws():
+        client = boto3.client("ses", region_name=settings.AWS_REGION)
+        client.verify_email_identity(EmailAddress=settings.SES_SENDER)
+        yield client
+
+
+def sent_messages(settings) -> list:
+    return ses_backends[DEFAULT_ACCOUNT_ID][settings.AWS_REGION].sent_messages
+
+
+@pytest.fixture
+def post():
+    page = PageFactory(name="Rust Daily")
+    return PostFactory(page=page, content="Borrow checker tips " * 30)
+
+
+def created(post) -> PostCreated:
+    return PostCreated(
+        post_id=post.pk,
+        page_id=post.page_id,
+        page_owner_id=post.page.owner_id,
+        page_is_private=False,
+        reply_to_id=None,
+        reply_to_page_id=None,
+    )
+
+
+def test_recipients_are_accepted_followers_who_want_mail(post) -> None:
+    wanted = FollowFactory(page=post.page).follower
+    FollowFactory(page=post.page, follower=UserFactory(email_notifications=False))
+    FollowFactory(page=post.page, follower=UserFactory(is_blocked=True))
+    FollowFactory(page=post.page, status=FollowStatus.PENDING, accepted_at=None)
+    FollowFactory(page=post.page, follower=post.page.owner)
+    assert notifications.recipients(post.pk, post.page_id, post.page.owner_id) == [wanted.pk]
+
+
+def test_planning_the_same_event_twice_queues_batches_once(post, settings) -> None:
+    settings.EMAIL_BATCH_SIZE = 2
+    followers = sorted(FollowFactory(page=post.page).follower.pk for _ in range(3))
+    send_batch = mock.Mock()
+    envelope = envelope_of(created(post))
+    assert notifications.on_post_created(created(post), envelope, send_batch) is True
+    assert notifications.on_post_created(created(post), envelope, send_batch) is False
+    assert [c.args for c in send_batch.call_args_list] == [(post.pk, followers[:2]), (post.pk, followers[2:])]
+    assert AppliedEvent.objects.filter(consumer="email").count() == 1
+
+
+def test_each_follower_gets_one_email_even_when_the_batch_runs_twice(post, ses, settings) -> None:
+    users = [FollowFactory(page=post.page).follower for _ in range(2)]
+    ids = [u.pk for u in users]
+    assert notifications.send_post_notifications(post.pk, ids, client=ses) == []
+    assert notifications.send_post_notifications(post.pk, ids, client=ses) == []
+    messages = sent_messages(settings)
+    assert sorted(m.destinations["ToAddresses"][0] for m in messages) == sorted(u.email for u in users)
+    assert set(EmailDelivery.objects.values_list("status", flat=True)) == {"sent"}
+    message = messages[0]
+    assert message.subject == "New post on Rust Daily"
+    assert "Rust Daily" in message.body and f"/posts/{post.pk}" in message.body
+
+
+def test_compose_has_text_html_excerpt_and_link(post, settings) -> None:
+    settings.APP_BASE_URL = "https://innotter.example/"
+    note = notifications.compose(post, UserFactory(first_name="Ada"))
+    assert note.subject == "New post on Rust Daily"
+    assert "Hi Ada," in note.text and "https://innotter.example/posts/" in note.text
+    assert note.text.count("Borrow") < 30 and "…" in note.text
+    assert "<strong>Rust Daily</strong>" in note.html and 'href="https://innotter.example/posts/' in note.html
+
+
+def test_html_is_escaped(settings) -> None:
+    post = PostFactory(page=PageFactory(name="<b>x</b>"), content="<script>alert(1)</script>")
+    note = notifications.compose(post, UserFactory())
+    assert "<script>" not in note.html and "&lt;script&gt;" in note.html
+
+
+def test_no_connection_releases_the_claim_for_a_retry(post) -> None:
+    user = FollowFactory(page=post.page).follower
+    client = mock.Mock()
+    client.send_email.side_effect = EndpointConnectionError(endpoint_url="http://ses")
+    assert notifications.send_post_notifications(post.pk, [user.pk], client=client) == [user.pk]
+    assert not EmailDelivery.objects.exists()
+
+
+def test_a_rejected_send_is_not_retried(post) -> None:
+    user = FollowFactory(page=post.page).follower
+    client = mock.Mock()
+    client.send_email.side_effect = ClientError({"Error": {"Code": "MessageRejected"}}, "SendEmail")
+    assert notifications.send_post_notifications(post.pk, [user.pk], client=client) == []
+    assert notifications.send_post_notifications(post.pk, [user.pk], client=client) == []
+    assert client.send_email.call_count == 1
+    assert EmailDelivery.objects.get().status == "failed"
+
+
+def test_deleted_post_or_opted_out_user_gets_nothing(post) -> None:
+    opted_out = FollowFactory(page=post.page, follower=UserFactory(email_notifications=False)).follower
+    client = mock.Mock()
+    assert notifications.send_post_notifications(post.pk, [opted_out.pk], client=client) == []
+    post_id = post.pk
+    post.delete()
+    follower = FollowFactory(page=PageFactory()).follower
+    assert notifications.send_post_notifications(post_id, [follower.pk], client=client) == []
+    client.send_email.assert_not_called()
