@@ -28,15 +28,17 @@ class NotInTransactionError(RuntimeError):
     """An event must be appended in the transaction of the change it records."""
 
 
-def append_event(payload: EventPayload, *, actor_id: int | None) -> StoredEvent:
-    """Append one event in the current transaction (which must exist)."""
+def _lock_log(payload: EventPayload) -> None:
     if not connection.in_atomic_block:
         raise NotInTransactionError(f"{payload.type} appended outside a transaction")
     with connection.cursor() as cursor:
         cursor.execute("LOCK TABLE event_log IN EXCLUSIVE MODE")
         # Delivered at commit; PostgreSQL folds identical notifications of one transaction.
         cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
-    return StoredEvent.objects.create(
+
+
+def _new_event(payload: EventPayload, actor_id: int | None) -> StoredEvent:
+    return StoredEvent(
         event_id=uuid.uuid4(),
         type=payload.type,
         version=payload.version,
@@ -49,9 +51,24 @@ def append_event(payload: EventPayload, *, actor_id: int | None) -> StoredEvent:
     )
 
 
+def append_event(payload: EventPayload, *, actor_id: int | None) -> StoredEvent:
+    """Append one event in the current transaction (which must exist)."""
+    _lock_log(payload)
+    event = _new_event(payload, actor_id)
+    event.save(force_insert=True)
+    return event
+
+
 def append_events(payloads: list[EventPayload], *, actor_id: int | None) -> list[StoredEvent]:
-    """Append several events, in order, in the current transaction."""
-    return [append_event(p, actor_id=actor_id) for p in payloads]
+    """Append several events, in order, in the current transaction.
+
+    One lock and multi-row inserts (positions follow the list order), so a bulk operation
+    recording thousands of events does not pay a round trip per event.
+    """
+    if not payloads:
+        return []
+    _lock_log(payloads[0])
+    return StoredEvent.objects.bulk_create([_new_event(p, actor_id) for p in payloads], batch_size=1000)
 
 
 def to_envelope(event: StoredEvent) -> EventEnvelope:

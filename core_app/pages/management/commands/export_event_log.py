@@ -6,8 +6,8 @@ not read the core's database, such as `python -m stats_ms.rebuild`.
 
 from __future__ import annotations
 
-import sys
-from typing import IO, Any
+from collections.abc import Callable
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
@@ -17,13 +17,12 @@ from events.models import StoredEvent
 CHUNK = 2000
 
 
-def export_event_log(out: IO[str], *, after: int = 0) -> int:
-    """Write every event after position `after` to `out`, one JSON envelope a line; returns the count."""
+def export_event_log(write_line: Callable[[str], object], *, after: int = 0) -> int:
+    """Hand every event after position `after` to `write_line` as one JSON envelope; returns the count."""
     count = 0
     events = StoredEvent.objects.filter(position__gt=after).order_by("position")
     for event in events.iterator(chunk_size=CHUNK):
-        out.write(to_envelope(event).model_dump_json())
-        out.write("\n")
+        write_line(to_envelope(event).model_dump_json())
         count += 1
     return count
 
@@ -37,8 +36,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["output"] == "-":
-            count = export_event_log(sys.stdout, after=options["after"])
+            count = export_event_log(self.stdout.write, after=options["after"])  # adds the newline
         else:
             with open(options["output"], "w", encoding="utf-8") as out:
-                count = export_event_log(out, after=options["after"])
+                count = export_event_log(lambda line: out.write(line + "\n"), after=options["after"])
         self.stderr.write(f"exported {count} events")
