@@ -126,7 +126,11 @@ def _drf_message(exc: drf.APIException) -> str:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every error gets the same body."""
     if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+        response = Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+        if exc.status_code == 401:
+            # RFC 7235: a 401 names the scheme that would work.
+            response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

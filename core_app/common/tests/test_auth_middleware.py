@@ -167,3 +167,9 @@ def test_role_comes_from_the_database_not_the_token(api_client, admin_user) -> N
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {stale_role}")
     response = api_client.post(f"/api/v1/users/{admin_user.pk}/block", {"reason": "x"}, format="json")
     assert response.status_code == 403
+
+
+def test_token_errors_name_the_bearer_scheme(api_client) -> None:
+    response = _get(api_client, "Bearer nope")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'

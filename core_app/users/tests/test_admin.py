@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import pytest
 from django.contrib import admin
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from core_app.common.admin_site import InnotterAdminSite
 from core_app.testing.factories import AdminFactory, ModeratorFactory, PageFactory, UserFactory
@@ -151,3 +153,14 @@ def test_users_cannot_be_added_edited_or_deleted_directly() -> None:
     assert client.post(f"/admin/users/user/{target.pk}/delete/", {"post": "yes"}).status_code == 403
     assert User.objects.filter(pk=target.pk).exists()
     assert client.get(f"/admin/users/user/{target.pk}/change/").status_code == 200
+
+
+def test_user_list_costs_the_same_for_2_and_20_users() -> None:
+    client = _client(AdminFactory())
+    UserFactory.create_batch(2)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(CHANGELIST).status_code == 200
+    UserFactory.create_batch(18)
+    with CaptureQueriesContext(connection) as many:
+        assert client.get(CHANGELIST).status_code == 200
+    assert len(few) == len(many)
