@@ -123,14 +123,18 @@ def _drf_message(exc: drf.APIException) -> str:
     return str(exc.detail)
 
 
+def _application_error_response(exc: ApplicationError) -> Response:
+    response = Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+    if exc.status_code == 401:
+        # RFC 7235: a 401 names the scheme that would work.
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every error gets the same body."""
     if isinstance(exc, ApplicationError):
-        response = Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
-        if exc.status_code == 401:
-            # RFC 7235: a 401 names the scheme that would work.
-            response["WWW-Authenticate"] = 'Bearer realm="api"'
-        return response
+        return _application_error_response(exc)
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
