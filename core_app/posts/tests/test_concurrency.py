@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 
 from core_app.posts.models import Like, Post
-from core_app.posts.services import post_delete, post_like
-from core_app.testing.factories import PostFactory, UserFactory
+from core_app.posts.services import post_create, post_delete, post_like
+from core_app.testing.factories import PageFactory, PostFactory, UserFactory
 from core_app.users.models import User
 from events.models import StoredEvent
 
@@ -82,3 +82,39 @@ def test_a_deletion_racing_likes_reports_the_likes_it_removed() -> None:
     liked = StoredEvent.objects.filter(type="post.liked").count()
     deleted = StoredEvent.objects.get(type="post.deleted")
     assert deleted.payload["likes_count"] == liked == len(users) - len(errors)
+
+
+def test_replies_written_at_once_count_exactly() -> None:
+    parent = PostFactory()
+    pages = PageFactory.create_batch(THREADS)
+
+    def reply(page_id: int, author: User) -> Callable[[], object]:
+        return lambda: post_create(author=author, page_id=page_id, content="re", reply_to_id=parent.pk)
+
+    assert run_at_once([reply(p.pk, p.owner) for p in pages]) == []
+
+    parent.refresh_from_db()
+    assert parent.replies_count == THREADS == Post.objects.filter(reply_to=parent).count()
+    assert StoredEvent.objects.filter(type="post.created", payload__reply_to_id=parent.pk).count() == THREADS
+
+
+def test_a_parent_and_its_replies_deleted_at_once_neither_deadlock_nor_drift() -> None:
+    grandparent = PostFactory()
+    parent = PostFactory(reply_to=grandparent)
+    replies = PostFactory.create_batch(THREADS - 1, reply_to=parent)
+    Post.objects.filter(pk=grandparent.pk).update(replies_count=1)
+    Post.objects.filter(pk=parent.pk).update(replies_count=len(replies))
+
+    owners = {p.pk: p.page.owner for p in [parent, *replies]}  # loaded here, not in the threads
+    calls = [lambda p=p: post_delete(actor=owners[p.pk], post_id=p.pk) for p in [parent, *replies]]
+    assert run_at_once(calls) == []
+
+    grandparent.refresh_from_db()
+    assert grandparent.replies_count == 0
+    assert not Post.objects.exclude(pk=grandparent.pk).exists()
+    deleted = StoredEvent.objects.filter(type="post.deleted")
+    [parent_event] = [e.payload for e in deleted if e.payload["post_id"] == parent.pk]
+    # Replies deleted before the parent name it; the parent reports the ones left under it.
+    reply_events = [e.payload for e in deleted if e.payload["post_id"] != parent.pk]
+    deleted_first = sum(1 for e in reply_events if e["reply_to_id"] == parent.pk)
+    assert parent_event["replies_count"] == len(replies) - deleted_first
