@@ -1,0 +1,248 @@
+"""The event pipeline against the real PostgreSQL and RabbitMQ: relay and Celery worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import signal
+import threading
+
+import aio_pika
+import boto3
+import psycopg
+import pytest
+from django.core.management import call_command
+from django.db import connection, transaction
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+
+from core_app.pages import follows as follow_services
+from core_app.pages import services as page_services
+from core_app.posts import services as post_services
+from core_app.testing.factories import UserFactory
+from events.append import append_event
+from events.contracts import PostLiked
+from events.management.config import conninfo_from_settings
+from events.models import RelayCursor, StoredEvent
+from projections.models import AppliedEvent, EmailDelivery, FeedEntry
+from tests.integration.pipeline.support import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ses(pipeline, settings):
+    client = boto3.client(
+        "ses",
+        endpoint_url=pipeline.moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.verify_email_identity(EmailAddress=settings.SES_SENDER)
+    return client
+
+
+def mails_to(addresses: set[str]) -> list[str]:
+    sent = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+    return [m.destinations["ToAddresses"][0] for m in sent if m.destinations["ToAddresses"][0] in addresses]
+
+
+def audience(followers: int, tag: str):
+    owner = UserFactory()
+    page = page_services.page_create(owner=owner, name=f"Page {tag}", uuid=f"it-{tag}")
+    users = UserFactory.create_batch(followers)
+    for user in users:
+        follow_services.follow_create(page=page, user=user)
+    return page, users
+
+
+def publish(page, count: int) -> list[int]:
+    return [
+        post_services.post_create(author=page.owner, page_id=page.pk, content=f"post {i}").pk
+        for i in range(count)
+    ]
+
+
+def in_every_feed(post_ids: list[int], users: list) -> bool:
+    expected = len(post_ids) * len(users)
+    return FeedEntry.objects.filter(post_id__in=post_ids, user__in=users).count() == expected
+
+
+def relay_lag(settings, pipeline) -> dict:
+    settings.RELAY_NAME = pipeline.relay_name
+    out = io.StringIO()
+    call_command("relay_status", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_a_post_goes_through_relay_and_worker_into_feeds_and_mailboxes(pipeline, ses, client_for) -> None:
+    page, users = audience(3, pipeline.suffix)
+    pipeline.start_relay()
+    pipeline.start_worker()
+    [post_id] = publish(page, 1)
+    wait_for(lambda: in_every_feed([post_id], [*users, page.owner]), what="fan-out")
+    addresses = {u.email for u in users}
+    wait_for(lambda: len(mails_to(addresses)) == 3, what="e-mails")
+    assert sorted(mails_to(addresses)) == sorted(addresses)
+    assert set(EmailDelivery.objects.filter(post_id=post_id).values_list("status", flat=True)) == {"sent"}
+    response = client_for(users[0]).get("/api/v1/feed/")
+    assert [item["id"] for item in response.json()["results"]] == [post_id]
+
+
+def test_broker_outage_mid_stream_loses_nothing(pipeline, ses, settings) -> None:
+    page, users = audience(4, pipeline.suffix)
+    pipeline.start_relay()
+    pipeline.start_worker()
+    before = publish(page, 10)
+    pipeline.proxy.cut()
+    during = publish(page, 15)
+    lag = wait_for(lambda: (lag := relay_lag(settings, pipeline))["behind"] > 0 and lag, what="lag while cut")
+    assert lag["oldest_unpublished_age_seconds"] is not None
+    pipeline.proxy.start()
+    after = publish(page, 5)
+    everything = before + during + after
+    wait_for(lambda: in_every_feed(everything, [*users, page.owner]), timeout=120, what="all posts in feeds")
+    wait_for(lambda: relay_lag(settings, pipeline)["behind"] == 0, what="relay caught up")
+    wait_for(lambda: len(mails_to({u.email for u in users})) == 4 * 30, timeout=120, what="every e-mail")
+    assert len(set(mails_to({u.email for u in users}))) == 4
+    handled = StoredEvent.objects.filter(type__in=["post.created", "follow.accepted", "page.created"]).count()
+    assert AppliedEvent.objects.filter(consumer="feed").count() == handled
+
+
+def _backend_waiting_on(sql_prefix: str) -> int | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+            [f"%{sql_prefix}%"],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def test_a_worker_killed_mid_task_applies_the_effect_exactly_once(pipeline, ses) -> None:
+    page, users = audience(5, pipeline.suffix)
+    pipeline.start_relay()
+    worker = pipeline.start_worker()
+    wait_for(lambda: AppliedEvent.objects.filter(consumer="feed").count() >= 6, what="follows applied")
+    blocker = psycopg.connect(conninfo_from_settings())
+    try:
+        # Hold the feed table so the fan-out task blocks inside its INSERT, then kill the worker there.
+        blocker.execute("BEGIN")
+        blocker.execute("LOCK TABLE projections_feedentry IN SHARE MODE")
+        [post_id] = publish(page, 1)
+        waiting = wait_for(
+            lambda: _backend_waiting_on("INSERT INTO projections_feedentry"), what="task mid-insert"
+        )
+        worker.kill()
+        assert not worker.alive()
+        with connection.cursor() as cursor:  # the dead worker's session goes with it
+            cursor.execute("SELECT pg_terminate_backend(%s)", [waiting])
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert FeedEntry.objects.filter(post_id=post_id).count() == 0
+    pipeline.start_worker()
+    wait_for(lambda: in_every_feed([post_id], [*users, page.owner]), what="redelivered fan-out")
+    wait_for(
+        lambda: EmailDelivery.objects.filter(post_id=post_id, status="sent").count() == 5, what="e-mails"
+    )
+    assert FeedEntry.objects.filter(post_id=post_id).count() == 6
+    assert len(mails_to({u.email for u in users})) == 5
+    assert AppliedEvent.objects.filter(consumer="feed", event_id=_event_id_of(post_id)).count() == 1
+
+
+def _event_id_of(post_id: int):
+    return StoredEvent.objects.get(type="post.created", aggregate_id=str(post_id)).event_id
+
+
+def test_the_same_events_delivered_twice_change_nothing(pipeline, ses) -> None:
+    page, users = audience(3, pipeline.suffix)
+    pipeline.start_relay()
+    pipeline.start_worker()
+    post_ids = publish(page, 4)
+    wait_for(lambda: in_every_feed(post_ids, [*users, page.owner]), what="first delivery")
+    wait_for(lambda: len(mails_to({u.email for u in users})) == 12, what="e-mails")
+    feed = sorted(FeedEntry.objects.values_list("user_id", "post_id"))
+    applied = AppliedEvent.objects.count()
+    # As if the relay crashed after publishing but before saving its cursor: everything again.
+    RelayCursor.objects.filter(name=pipeline.relay_name).update(position=0)
+    [sentinel] = publish(page, 1)
+    wait_for(lambda: in_every_feed([sentinel], [*users, page.owner]), what="sentinel after the replays")
+    wait_for(lambda: len(mails_to({u.email for u in users})) == 15, what="sentinel e-mails")
+    assert sorted(FeedEntry.objects.exclude(post_id=sentinel).values_list("user_id", "post_id")) == feed
+    assert AppliedEvent.objects.count() == applied + 2  # the sentinel's feed and e-mail records only
+    assert len(mails_to({u.email for u in users})) == 15
+
+
+async def _consume_ids(url: str, queue_name: str, count: int, wait: float) -> list[str]:
+    connection_ = await aio_pika.connect(url)
+    ids: list[str] = []
+    async with connection_:
+        channel = await connection_.channel()
+        queue = await channel.get_queue(queue_name, ensure=False)
+        async with queue.iterator(timeout=wait) as messages:
+            async for message in messages:
+                async with message.process():
+                    ids.append(str(message.message_id))
+                if len(ids) == count:
+                    break
+    return ids
+
+
+def test_transactions_committing_out_of_sequence_are_published_in_commit_order(pipeline) -> None:
+    pipeline.start_relay()
+    t1_appended, t1_release = threading.Event(), threading.Event()
+    results: dict[str, StoredEvent] = {}
+
+    def t1() -> None:
+        with transaction.atomic():
+            results["t1"] = append_event(
+                PostLiked(post_id=1, page_id=1, page_owner_id=1, user_id=1), actor_id=1
+            )
+            t1_appended.set()
+            t1_release.wait(30)
+        connection.close()
+
+    def t2() -> None:
+        t1_appended.wait(30)
+        with transaction.atomic():
+            results["t2"] = append_event(
+                PostLiked(post_id=2, page_id=1, page_owner_id=1, user_id=2), actor_id=2
+            )
+        connection.close()
+
+    threads = [threading.Thread(target=t1), threading.Thread(target=t2)]
+    for thread in threads:
+        thread.start()
+    # T1 holds its position uncommitted; T2 cannot take the next one: it waits on the log lock.
+    wait_for(lambda: _backend_waiting_on("LOCK TABLE event_log"), what="T2 waiting on the lock")
+    assert "t2" not in results
+    assert not StoredEvent.objects.exists()  # nothing committed, so nothing the relay could skip past
+    t1_release.set()
+    for thread in threads:
+        thread.join(30)
+    assert results["t1"].position < results["t2"].position
+    ids = asyncio.run(_consume_ids(pipeline.direct_url, pipeline.topology.stats_queue, 2, wait=30))
+    assert ids == [str(results["t1"].event_id), str(results["t2"].event_id)]
+    cursor = RelayCursor.objects.get(name=pipeline.relay_name).position
+    assert cursor == results["t2"].position
+
+
+def test_a_second_relay_waits_instead_of_publishing(pipeline, settings) -> None:
+    first = pipeline.start_relay()
+    wait_for(lambda: "lock acquired" in first.output(), what="first relay holds the lock")
+    second = pipeline.start_relay()
+    wait_for(lambda: "another relay holds the lock" in second.output(), what="second relay waiting")
+    with transaction.atomic():
+        event = append_event(PostLiked(post_id=1, page_id=1, page_owner_id=1, user_id=1), actor_id=1)
+    ids = asyncio.run(_consume_ids(pipeline.direct_url, pipeline.topology.stats_queue, 1, wait=30))
+    assert ids == [str(event.event_id)]
+    os.killpg(first.popen.pid, signal.SIGTERM)
+    wait_for(lambda: "lock acquired" in second.output(), what="second relay takes over")
+    with transaction.atomic():
+        later = append_event(PostLiked(post_id=2, page_id=1, page_owner_id=1, user_id=1), actor_id=1)
+    ids = asyncio.run(_consume_ids(pipeline.direct_url, pipeline.topology.stats_queue, 1, wait=30))
+    assert ids == [str(later.event_id)]
