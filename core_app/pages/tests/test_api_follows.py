@@ -131,7 +131,9 @@ def _count_queries(client, url):
 @pytest.mark.parametrize(
     ("suffix", "status"), [("followers/", FollowStatus.ACCEPTED), ("follow-requests/", FollowStatus.PENDING)]
 )
-def test_follow_lists_use_a_constant_number_of_queries(owner, client_for, suffix, status):
+def test_follow_lists_use_a_constant_number_of_queries(
+    owner, client_for, suffix, status, django_assert_num_queries
+):
     client = client_for(owner)
     small, big = PageFactory(owner=owner), PageFactory(owner=owner)
     extra = {"accepted_at": None} if status == FollowStatus.PENDING else {}
@@ -141,6 +143,8 @@ def test_follow_lists_use_a_constant_number_of_queries(owner, client_for, suffix
     many = _count_queries(client, detail(big, suffix))
     assert (few[1], many[1]) == (2, 20)
     assert few[0] == many[0]
+    with django_assert_num_queries(few[0]):
+        client.get(detail(big, suffix))
 
 
 # --- follow requests -----------------------------------------------------------------------

@@ -1,0 +1,66 @@
+"""followers_count under truly concurrent transactions (separate connections)."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection
+
+from core_app.pages import services
+from core_app.pages.models import Follow, FollowStatus, Page
+from core_app.testing.factories import PageFactory, UserFactory
+from core_app.users.models import User
+from events.models import StoredEvent
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _in_thread(fn, *args):
+    try:
+        return fn(*args)
+    finally:
+        connection.close()
+
+
+def _run_all(calls):
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for future in [pool.submit(_in_thread, *call) for call in calls]:
+            future.result()
+
+
+def _follow(page_id, user_id):
+    services.follow_create(page=Page.objects.get(pk=page_id), user=User.objects.get(pk=user_id))
+
+
+def _unfollow(page_id, user_id):
+    services.follow_delete(page=Page.objects.get(pk=page_id), user=User.objects.get(pk=user_id))
+
+
+def test_concurrent_follows_and_repeats_keep_the_count_exact():
+    page = PageFactory()
+    fans = UserFactory.create_batch(12)
+    # Every fan follows twice at once: one follow, one no-op.
+    _run_all([(_follow, page.pk, fan.pk) for fan in fans for _ in range(2)])
+    assert Page.objects.get(pk=page.pk).followers_count == 12
+    assert StoredEvent.objects.filter(type="follow.accepted").count() == 12
+    _run_all([(_unfollow, page.pk, fan.pk) for fan in fans[:5]])
+    assert Page.objects.get(pk=page.pk).followers_count == 7 == Follow.objects.filter(page=page).count()
+
+
+def test_going_public_while_requests_arrive_leaves_no_pending_request():
+    owner = UserFactory()
+    page = PageFactory(owner=owner, is_private=True)
+    fans = UserFactory.create_batch(10)
+
+    def publish():
+        services.page_update(page=Page.objects.get(pk=page.pk), actor=owner, is_private=False)
+
+    calls = [(_follow, page.pk, fan.pk) for fan in fans]
+    calls.insert(5, (publish,))
+    _run_all(calls)
+    assert not Follow.objects.filter(page=page, status=FollowStatus.PENDING).exists()
+    assert Page.objects.get(pk=page.pk).followers_count == 10
+    accepted = StoredEvent.objects.filter(type="follow.accepted").count()
+    requested = StoredEvent.objects.filter(type="follow.requested").count()
+    assert accepted == 10 and requested == sum(
+        1 for e in StoredEvent.objects.filter(type="follow.accepted") if e.payload["was_requested"]
+    )
