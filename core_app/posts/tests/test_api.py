@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from core_app.posts.models import Like, Post
 from core_app.posts.tests.conftest import block_page, events_of
@@ -394,3 +396,23 @@ def test_page_posts_query_count_is_constant(user, user_client, page, django_asse
     fill(18)
     with django_assert_num_queries(3):
         assert len(ids(user_client.get(f"/api/v1/pages/{page.pk}/posts/?limit=100"))) == 20
+
+
+def test_posts_come_back_when_a_timed_block_ends(user_client, post) -> None:
+    post.page.blocked_until = timezone.now() - timedelta(seconds=1)
+    post.page.save()
+
+    assert user_client.get(f"/api/v1/posts/{post.pk}/").status_code == 200
+    assert ids(user_client.get(f"/api/v1/pages/{post.page_id}/posts/")) == [post.pk]
+
+
+def test_blocked_page_replies_and_likes_are_shown_to_their_owner(client_for, owner, page) -> None:
+    parent = PostFactory()
+    reply = PostFactory(page=page, reply_to=parent)
+    LikeFactory(user=owner, post=reply)
+    block_page(page)
+    client = client_for(owner)
+
+    assert ids(client.get(f"/api/v1/posts/{parent.pk}/replies/")) == [reply.pk]
+    assert ids(client.get("/api/v1/posts/liked/")) == [reply.pk]
+    assert ids(client_for(UserFactory()).get(f"/api/v1/posts/{parent.pk}/replies/")) == []

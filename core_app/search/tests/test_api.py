@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 
+from core_app.pages.models import Page
 from core_app.testing.factories import FollowFactory, PageFactory, UserFactory
+from core_app.users.models import User
 
 pytestmark = pytest.mark.django_db
 
@@ -162,3 +166,15 @@ def test_query_count_is_constant(user_client, django_assert_num_queries) -> None
     with django_assert_num_queries(4):
         response = search(user_client, "bulk", limit="100")
     assert (len(page_ids(response)), len(user_ids(response))) == (20, 20)
+
+
+def test_the_view_passes_the_trimmed_query_and_limit_to_both_selectors(user, user_client) -> None:
+    with (
+        mock.patch("core_app.search.views.page_search", return_value=Page.objects.none()) as pages,
+        mock.patch("core_app.search.views.user_search", return_value=User.objects.none()) as users,
+    ):
+        response = search(user_client, "  a b  ", limit="500")
+
+    assert response.json() == {"pages": [], "users": []}
+    for selector in (pages, users):
+        selector.assert_called_once_with(viewer=user, q="a b", limit=100)
