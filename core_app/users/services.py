@@ -221,7 +221,7 @@ def _rotate(*, jti: uuid.UUID, user_id: int) -> TokenPair | ApplicationError:
         return TokenInvalid("This refresh token has expired.")
     if session.user.is_blocked or not session.user.is_active:
         _revoke_family(session.family)
-        return UserBlocked()
+        return UserBlocked() if session.user.is_active else TokenInvalid()
     session.used_at = timezone.now()
     session.save(update_fields=["used_at"])
     pair = _issue_pair(session.user, family=session.family)

@@ -160,6 +160,14 @@ class TestSessions:
         [event] = _events("user.logged_out")
         assert event.payload == {"user_id": user.pk, "session_id": str(pair.session_id)}
 
+    def test_refresh_for_a_deactivated_user_is_invalid_and_ends_the_session(self) -> None:
+        user = UserFactory()
+        pair = services.user_login(email=user.email, password=PASSWORD)
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        with pytest.raises(TokenInvalid):
+            services.user_refresh(refresh=pair.refresh)
+        assert not RefreshSession.objects.filter(family=pair.session_id, revoked_at__isnull=True).exists()
+
     def test_refresh_of_an_unknown_session_is_invalid(self) -> None:
         user = UserFactory()
         pair = services.user_login(email=user.email, password=PASSWORD)
