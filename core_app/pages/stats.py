@@ -25,6 +25,7 @@ from core_app.pages.visibility import blocked_page_q
 from core_app.users.models import User
 
 logger = logging.getLogger(__name__)
+STATS_FIELDS = {"page_id", "posts", "followers", "follow_requests", "likes", "replies", "updated_at", "daily"}
 
 
 class StatsNotReady(NotFound):
@@ -47,9 +48,12 @@ def page_stats_fetch(*, page_id: int, authorization: str) -> dict[str, Any]:
         logger.warning("statistics service answered %s: %s", response.status_code, response.text[:500])
         raise ServiceUnavailable("The statistics service is unavailable.")
     try:
-        body: dict[str, Any] = response.json()
+        body = response.json()
     except ValueError:
-        raise ServiceUnavailable("The statistics service answered garbage.") from None
+        body = None
+    if not isinstance(body, dict) or not body.keys() >= STATS_FIELDS:
+        logger.warning("statistics service answered an unexpected body: %s", response.text[:500])
+        raise ServiceUnavailable("The statistics service answered garbage.")
     return body
 
 

@@ -147,7 +147,8 @@ class PageViewSet(viewsets.GenericViewSet):
         )
 
     @extend_schema(request=None, responses={200: PageSerializer}, summary="Remove a tag (owner)")
-    @action(detail=True, methods=["delete"], url_path=r"tags/(?P<tag_name>[^/]+)")
+    # Any characters: a tag may contain "/" (it arrives decoded from "%2F").
+    @action(detail=True, methods=["delete"], url_path=r"tags/(?P<tag_name>.+?)")
     def tag_remove(self, request: Request, pk: str, tag_name: str) -> Response:
         page = services.page_tag_remove(page=self.get_object(), actor=self.viewer, name=tag_name)
         return self._page_response(page)

@@ -340,6 +340,14 @@ def test_add_and_remove_tag(owner, page, client_for):
     assert [p["changes"] for p in payloads("page.updated")] == [{"tags": ["music"]}, {"tags": []}]
 
 
+@pytest.mark.parametrize("path", ["tags/a%2Fb/", "tags/a/b", "tags/A%2FB"])
+def test_remove_tag_with_a_slash(owner, client_for, path):
+    page = PageFactory(owner=owner, tags=["a/b", "c"])
+    response = client_for(owner).delete(detail(page, path))
+    assert response.status_code == 200
+    assert response.json()["tags"] == ["c"]
+
+
 def test_remove_missing_tag_is_not_found(owner, page, client_for):
     TagFactory(name="elsewhere")
     assert client_for(owner).delete(detail(page, "tags/elsewhere")).status_code == 404
