@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -82,6 +83,10 @@ class UnsupportedMediaType(ApplicationError):
     status_code, code, default_message = 415, "unsupported_media_type", "This media type is not supported."
 
 
+class RequestTooLarge(ApplicationError):
+    status_code, code, default_message = 413, "request_too_large", "The request body is too large."
+
+
 class Throttled(ApplicationError):
     status_code, code, default_message = 429, "throttled", "Too many attempts; try again later."
 
@@ -133,6 +138,10 @@ def _application_error_response(exc: ApplicationError) -> Response:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every error gets the same body."""
+    if isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge()
+    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        exc = ValidationFailed.field("body", "Too many fields or files.")
     if isinstance(exc, ApplicationError):
         return _application_error_response(exc)
     if isinstance(exc, Http404):

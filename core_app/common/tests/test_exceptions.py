@@ -120,3 +120,18 @@ def test_unknown_url_gets_the_json_404(client) -> None:
     response = client.get("/api/v1/definitely-not-here/")
     assert response.status_code == 404
     assert response.json() == error_body("not_found", "Not found.")
+
+
+def test_oversized_form_data_is_413_not_a_generic_400(user_client, settings) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    response = user_client.put("/api/v1/users/me/avatar", {"note": "x" * 4000}, format="multipart")
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+
+
+def test_too_many_fields_is_a_validation_error(user_client, settings) -> None:
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 3
+    body = {f"f{i}": "x" for i in range(10)}
+    response = user_client.put("/api/v1/users/me/avatar", body, format="multipart")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_error"
