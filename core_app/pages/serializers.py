@@ -134,7 +134,7 @@ class PageCreateSerializer(serializers.Serializer):
     is_private = StrictBooleanField(required=False, default=False)
 
     def validate_uuid(self, value: str) -> str:
-        if not services.UUID_RE.match(value):
+        if not services.UUID_RE.fullmatch(value):
             raise serializers.ValidationError("3..30 characters: letters, digits, '_', '.' or '-'.")
         return value
 

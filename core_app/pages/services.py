@@ -61,7 +61,9 @@ __all__ = [
     "page_update",
 ]
 
-UUID_RE = re.compile(r"^[A-Za-z0-9_.-]{3,30}$")
+# Used with fullmatch: a `$` anchor would let a trailing newline through.
+UUID_RE = re.compile(r"[A-Za-z0-9_.-]{3,30}")
+UUID_UNIQUE_CONSTRAINTS = ("page_uuid_ci_unique", "pages_page_uuid_key")
 NAME_MAX_LENGTH = 80
 DESCRIPTION_MAX_LENGTH = 2000
 TAG_MAX_LENGTH = 50
@@ -90,7 +92,7 @@ def normalize_tags(names: Iterable[str]) -> list[str]:
 
 
 def _validate_uuid(uuid: str, *, page_id: int | None = None) -> None:
-    if not UUID_RE.match(uuid):
+    if not UUID_RE.fullmatch(uuid):
         raise ValidationFailed.field("uuid", "3..30 characters: letters, digits, '_', '.' or '-'.")
     taken = Page.objects.filter(uuid__iexact=uuid)
     if page_id is not None:
@@ -164,7 +166,8 @@ def _save_unique(page: Page) -> None:
         with transaction.atomic():
             page.save()
     except IntegrityError as exc:
-        if "uuid" in str(exc):
+        constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+        if constraint in UUID_UNIQUE_CONSTRAINTS:
             raise PageUuidTaken(details={"uuid": ["This page handle is already taken."]}) from None
         raise
 

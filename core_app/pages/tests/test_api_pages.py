@@ -78,6 +78,7 @@ def test_create_page_without_auth(api_client):
         {"name": "", "uuid": "abc"},
         {"name": "n" * 81, "uuid": "abc"},
         {"name": "x", "uuid": "a b c"},
+        {"name": "x", "uuid": "abc\n"},
         {"name": "x", "uuid": "ab"},
         {"name": "x", "uuid": "a" * 31},
         {"uuid": "abc"},

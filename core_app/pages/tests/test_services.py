@@ -50,7 +50,7 @@ def test_page_create_uuid_taken_case_insensitively(owner):
     assert events() == []
 
 
-@pytest.mark.parametrize("uuid", ["ab", "a" * 31, "with space", "émoji", "a/b"])
+@pytest.mark.parametrize("uuid", ["ab", "a" * 31, "with space", "émoji", "a/b", "abc\n"])
 def test_page_create_rejects_bad_uuid(owner, uuid):
     with pytest.raises(ValidationFailed):
         services.page_create(owner=owner, name="x", uuid=uuid)
@@ -69,6 +69,13 @@ def test_page_create_twenty_tags_after_dedup_is_fine(owner):
     tags = [f"t{i}" for i in range(20)] + ["T0", " t1 "]
     page = services.page_create(owner=owner, name="x", uuid="good", tags=tags)
     assert page.tags.count() == 20
+
+
+def test_page_create_race_on_uuid_is_a_conflict(owner):
+    """Another transaction takes the handle between the check and the insert."""
+    PageFactory(uuid="Raced")
+    with mock.patch.object(services, "_validate_uuid"), pytest.raises(PageUuidTaken):
+        services.page_create(owner=owner, name="x", uuid="raced")
 
 
 def test_page_create_rolls_back_when_append_fails(owner):
