@@ -62,9 +62,12 @@ def _tag_filter(raw: str | None) -> str | None:
     if raw is None:
         return None
     try:
-        return services.normalize_tag(raw)
+        tag = services.normalize_tag(raw)
     except ValidationFailed:
         raise ValidationFailed.field("tag", "Must be 1..50 characters.") from None
+    if "\x00" in tag:  # PostgreSQL text cannot hold NUL
+        raise ValidationFailed.field("tag", "Null characters are not allowed.")
+    return tag
 
 
 @extend_schema_view(

@@ -352,6 +352,7 @@ def test_remove_tag_with_a_slash(owner, client_for, path):
 def test_remove_missing_tag_is_not_found(owner, page, client_for):
     TagFactory(name="elsewhere")
     assert client_for(owner).delete(detail(page, "tags/elsewhere")).status_code == 404
+    assert client_for(owner).delete(detail(page, "tags/a%00b/")).status_code == 404
 
 
 @pytest.mark.parametrize("body", [{"name": 3}, {"name": ""}, {"name": "x" * 51}, {}])
