@@ -403,7 +403,7 @@ def check_ports(cfg: Config) -> None:
 
 
 def say(message: str) -> None:
-    print(f"[innotter] {message}", flush=True)
+    print(f"[innotter {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def start_service(cfg: Config, svc: Service) -> Running:
