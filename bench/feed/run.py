@@ -1,0 +1,374 @@
+"""Feed benchmark (a script, not a test): dataset by SQL, then read latency, fan-out, relay, end-to-end lag.
+
+    .venv/bin/python -m bench.feed.run [--keep] [--skip-dataset]
+
+Uses its own database `innotter_bench` and its own broker names (deleted at the end).
+Dataset: 10,000 users each with one page, each following 500 pages; 1,000,000 posts skewed
+over pages (page = N * u^3, a Zipf-like head); feeds built for every user (~800 entries);
+plus 1,000 "light" users following 20 pages each, for the flatness comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DB = "innotter_bench"
+SUFFIX = uuid.uuid4().hex[:8]
+ENV = {
+    "DJANGO_SETTINGS_MODULE": "core_app.settings",
+    "DJANGO_DEBUG": "0",
+    "DJANGO_SECRET_KEY": "bench-only-secret",
+    "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "JWT_GENERATE_DEV_KEYS": "1",
+    "JWT_PRIVATE_KEY_FILE": str(ROOT / "var" / "bench-keys" / "jwt_private.pem"),
+    "JWT_PUBLIC_KEY_FILE": str(ROOT / "var" / "bench-keys" / "jwt_public.pem"),
+    "POSTGRES_DB": DB,
+    "POSTGRES_CONN_MAX_AGE": "600",
+    "EVENTS_EXCHANGE": f"bench-{SUFFIX}.events",
+    "EVENTS_QUEUE_PROJECTIONS": f"bench-{SUFFIX}.projections",
+    "EVENTS_QUEUE_STATS": f"bench-{SUFFIX}.stats",
+    "EVENTS_DEAD_LETTER_EXCHANGE": f"bench-{SUFFIX}.dead",
+    "CELERY_TASK_QUEUE": f"bench-{SUFFIX}.tasks",
+    "RELAY_NAME": f"bench-e2e-{SUFFIX}",
+    "LOG_LEVEL": "WARNING",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+}
+os.environ.update(ENV)
+sys.path.insert(0, str(ROOT))
+
+import django  # noqa: E402
+
+USERS, LIGHT_USERS, FOLLOWS, LIGHT_FOLLOWS, POSTS = 10_000, 1_000, 500, 20, 1_000_000
+CELEBRITY_FOLLOWERS = 1_000
+CELEBRITY_USER, CELEBRITY_PAGE = USERS + LIGHT_USERS + 1, USERS + 1
+FEED_WINDOW = 16_000  # newest posts fanned out when building feeds: 16,000 x 500 followers / 10,000 = ~800
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
+
+
+def psql(sql: str, db: str = DB) -> None:
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-qc", sql],
+        check=True,
+    )
+
+
+def manage(*args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**os.environ}, check=True)
+
+
+DATASET_SQL = f"""
+SET session_replication_role = replica;  -- bulk load: skip FK triggers
+SELECT setseed(0.42);
+INSERT INTO users_user (id, password, is_superuser, username, first_name, last_name, is_staff, is_active,
+    date_joined, email, role, is_blocked, blocked_reason, avatar_key, email_notifications)
+SELECT g, '!', false, 'bench' || g, 'Bench', 'User', false, true, now(), 'bench' || g || '@bench.local',
+    'user', false, '', '', false
+FROM generate_series(1, {CELEBRITY_USER}) AS g;
+INSERT INTO pages_page (id, owner_id, name, uuid, description, is_private, image_key, blocked_permanently,
+    blocked_reason, followers_count, created_at, updated_at)
+SELECT g, CASE WHEN g = {CELEBRITY_PAGE} THEN {CELEBRITY_USER} ELSE g END, 'Page ' || g, 'bench-' || g, '',
+    false, '', false, '', 0, now(), now()
+FROM generate_series(1, {CELEBRITY_PAGE}) AS g;
+INSERT INTO pages_follow (page_id, follower_id, status, created_at, accepted_at)
+SELECT ((u + k * 19) % {USERS}) + 1, u, 'accepted', now(), now()
+FROM generate_series(1, {USERS}) AS u, generate_series(1, {FOLLOWS}) AS k;
+INSERT INTO pages_follow (page_id, follower_id, status, created_at, accepted_at)
+SELECT ((j * 37 + k * 499) % {USERS}) + 1, {USERS} + j, 'accepted', now(), now()
+FROM generate_series(1, {LIGHT_USERS}) AS j, generate_series(1, {LIGHT_FOLLOWS}) AS k;
+INSERT INTO pages_follow (page_id, follower_id, status, created_at, accepted_at)
+SELECT {CELEBRITY_PAGE}, u, 'accepted', now(), now() FROM generate_series(1, {CELEBRITY_FOLLOWERS}) AS u;
+UPDATE pages_page p SET followers_count = c.n
+FROM (SELECT page_id, count(*) AS n FROM pages_follow GROUP BY page_id) AS c WHERE c.page_id = p.id;
+INSERT INTO posts_post (id, page_id, content, likes_count, replies_count, created_at, updated_at)
+SELECT g, least({USERS}, 1 + floor({USERS} * power(random(), 3))::int), 'Bench post number ' || g, 0, 0,
+    now() - make_interval(secs => {POSTS} - g), now() - make_interval(secs => {POSTS} - g)
+FROM generate_series(1, {POSTS}) AS g;
+SELECT setval(pg_get_serial_sequence('users_user', 'id'), {CELEBRITY_USER});
+SELECT setval(pg_get_serial_sequence('pages_page', 'id'), {CELEBRITY_PAGE});
+SELECT setval(pg_get_serial_sequence('posts_post', 'id'), {POSTS});
+INSERT INTO projections_feedpage (page_id, owner_id, blocked, owner_blocked, read_time_merge, deleted)
+SELECT id, owner_id, false, false, false, false FROM pages_page;
+INSERT INTO projections_feedfollow (page_id, user_id) SELECT page_id, follower_id FROM pages_follow;
+INSERT INTO projections_feedpost (post_id, page_id, created_at, deleted)
+SELECT id, page_id, created_at, false FROM posts_post;
+"""
+
+FEEDS_SQL = f"""
+ALTER TABLE projections_feedentry DROP CONSTRAINT IF EXISTS projections_feedentry_pkey;
+DROP INDEX IF EXISTS feed_entry_page_post_idx;
+INSERT INTO projections_feedentry (user_id, post_id, page_id, created_at)
+SELECT f.follower_id, p.id, p.page_id, p.created_at
+FROM posts_post AS p JOIN pages_follow AS f ON f.page_id = p.page_id
+WHERE p.id > {POSTS - FEED_WINDOW} AND f.follower_id <= {USERS};
+INSERT INTO projections_feedentry (user_id, post_id, page_id, created_at)
+SELECT u, p.id, p.page_id, p.created_at
+FROM generate_series({USERS + 1}, {USERS + LIGHT_USERS}) AS u
+CROSS JOIN LATERAL (
+    SELECT id, page_id, created_at FROM posts_post
+    WHERE page_id IN (SELECT page_id FROM pages_follow WHERE follower_id = u)
+    ORDER BY id DESC LIMIT 800) AS p;
+ALTER TABLE projections_feedentry ADD CONSTRAINT projections_feedentry_pkey PRIMARY KEY (user_id, post_id);
+CREATE INDEX feed_entry_page_post_idx ON projections_feedentry (page_id, post_id);
+VACUUM ANALYZE;
+"""
+
+
+def build_dataset() -> None:
+    psql(f"DROP DATABASE IF EXISTS {DB}", db="postgres")
+    psql(f"CREATE DATABASE {DB}", db="postgres")
+    manage("migrate", "-v0")
+    started = time.perf_counter()
+    psql(DATASET_SQL)
+    log(f"dataset: users, pages, 5.04M follows, 1M posts in {time.perf_counter() - started:.0f}s")
+    started = time.perf_counter()
+    psql(FEEDS_SQL)
+    log(f"feeds built in {time.perf_counter() - started:.0f}s")
+
+
+def setup_django() -> None:
+    django.setup()
+
+
+def tokens_file(user_ids: list[int], name: str) -> Path:
+    from core_app.common.auth.tokens import issue_access_token
+
+    path = ROOT / "var" / f"bench-{name}.tokens"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(issue_access_token(user_id=u, role="user")[0] for u in user_ids))
+    return path
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(args: list[str], name: str) -> subprocess.Popen[bytes]:
+    out = (ROOT / "var" / f"bench-{name}.log").open("wb")
+    return subprocess.Popen(args, cwd=ROOT, env={**os.environ}, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_http(url: str) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def feed_load(base: str, tokens: Path, seconds: float) -> dict[str, float]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.feed.loadgen",
+        "--url",
+        f"{base}/api/v1/feed/",
+        "--tokens",
+        str(tokens),
+        "--seconds",
+        str(seconds),
+        "--concurrency",
+        "2",
+    ]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def fanout_throughput(posts: int = 100) -> dict[str, float]:
+    """Celery fan-out tasks of `posts` new posts to 1,000 followers each (the worker runs 2 processes)."""
+    from django.db import connection
+
+    from projections.tasks import feed_fanout
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO posts_post (page_id, content, likes_count, replies_count, created_at, updated_at)"
+            " SELECT %s, 'fan-out bench', 0, 0, now(), now() FROM generate_series(1, %s) RETURNING id",
+            [CELEBRITY_PAGE, posts],
+        )
+        post_ids = [row[0] for row in cursor.fetchall()]
+    users = list(range(1, CELEBRITY_FOLLOWERS + 1))
+    now = datetime.now(UTC).isoformat()
+    started = time.perf_counter()
+    for post_id in post_ids:
+        feed_fanout.apply_async(args=(post_id, CELEBRITY_PAGE, now, users))
+    expected = posts * len(users)
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM projections_feedentry WHERE page_id = %s AND post_id = ANY(%s)",
+                [CELEBRITY_PAGE, post_ids],
+            )
+            done = cursor.fetchone()[0]
+        if done >= expected:
+            break
+        time.sleep(0.05)
+    seconds = time.perf_counter() - started
+    return {"rows": expected, "seconds": round(seconds, 2), "rows_per_second": round(expected / seconds)}
+
+
+def e2e_lag(base: str, seconds: float = 15, rate: float = 20) -> dict[str, float]:
+    """POST posts to the 1,000-follower page at `rate`/s; time until each is in all 1,001 feeds."""
+    import httpx
+    import psycopg
+
+    from core_app.common.auth.tokens import issue_access_token
+    from events.management.config import conninfo_from_settings
+
+    token = issue_access_token(user_id=CELEBRITY_USER, role="user")[0]
+    posted: dict[int, float] = {}
+    seen: dict[int, float] = {}
+    stop = threading.Event()
+
+    def watch() -> None:
+        with psycopg.connect(conninfo_from_settings(), autocommit=True) as conn:
+            while not (stop.is_set() and len(seen) == len(posted)):
+                pending = [p for p in posted if p not in seen]
+                if pending:
+                    rows = conn.execute(
+                        "SELECT post_id FROM projections_feedentry WHERE page_id = %s AND post_id = ANY(%s)"
+                        " GROUP BY post_id HAVING count(*) >= %s",
+                        [CELEBRITY_PAGE, pending, CELEBRITY_FOLLOWERS + 1],
+                    ).fetchall()
+                    now = time.perf_counter()
+                    for (post_id,) in rows:
+                        seen[post_id] = now
+                time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
+        interval, next_at, end = 1 / rate, time.perf_counter(), time.perf_counter() + seconds
+        while next_at < end:
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+            started = time.perf_counter()
+            response = client.post("/api/v1/posts/", json={"page": CELEBRITY_PAGE, "content": "lag probe"})
+            response.raise_for_status()
+            posted[response.json()["id"]] = started
+            next_at += interval
+    stop.set()
+    watcher.join(timeout=120)
+    lags = sorted(seen[p] - posted[p] for p in posted if p in seen)
+    quantiles = statistics.quantiles(lags, n=100, method="inclusive")
+    return {
+        "posts": len(posted),
+        "completed": len(lags),
+        "p50_ms": round(quantiles[49] * 1000, 1),
+        "p99_ms": round(quantiles[98] * 1000, 1),
+        "max_ms": round(lags[-1] * 1000, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--skip-dataset", action="store_true")
+    parser.add_argument("--read-seconds", type=float, default=20)
+    args = parser.parse_args()
+    if not args.skip_dataset:
+        build_dataset()
+    setup_django()
+    from django.conf import settings
+
+    from bench.relay.run import measure as measure_relay
+    from events.management.config import conninfo_from_settings, topology_from_settings
+    from events.topology import declare_topology_sync, delete_topology
+
+    results: dict[str, object] = {}
+    log("relay throughput")
+    results["relay"] = measure_relay(conninfo_from_settings(), settings.RABBITMQ_URL, 50_000)
+    log(f"relay: {results['relay']}")
+    psql(
+        "INSERT INTO event_relay_cursor (name, position, updated_at) "
+        f"SELECT '{settings.RELAY_NAME}', coalesce(max(position), 0), now() FROM event_log"
+    )
+    declare_topology_sync(settings.RABBITMQ_URL, topology_from_settings())
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    venv = Path(sys.executable).parent
+    processes = [
+        start(
+            [str(venv / "gunicorn"), "core_app.wsgi:application", "-w", "2", "-b", f"127.0.0.1:{port}"], "api"
+        ),
+        start([sys.executable, "manage.py", "run_relay"], "relay"),
+        start(
+            [
+                str(venv / "celery"),
+                "-A",
+                "projections.celery_app",
+                "worker",
+                "--concurrency=2",
+                "--loglevel=WARNING",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            "worker",
+        ),
+    ]
+    try:
+        wait_http(f"{base}/health")
+        heavy = tokens_file(list(range(1, USERS + 1, 20)), "heavy")
+        light = tokens_file(list(range(USERS + 1, USERS + LIGHT_USERS + 1, 2)), "light")
+        log("feed read, 500 follows")
+        results["feed_500_follows"] = feed_load(base, heavy, args.read_seconds)
+        log(f"{results['feed_500_follows']}")
+        log("feed read, 20 follows")
+        results["feed_20_follows"] = feed_load(base, light, args.read_seconds)
+        log(f"{results['feed_20_follows']}")
+        log("fan-out throughput")
+        results["fanout"] = fanout_throughput()
+        log(f"{results['fanout']}")
+        log("end-to-end lag")
+        results["e2e_lag"] = e2e_lag(base)
+        log(f"{results['e2e_lag']}")
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+        asyncio.run(delete_topology(settings.RABBITMQ_URL, topology_from_settings()))
+        import aio_pika
+
+        async def drop_task_queue() -> None:
+            conn = await aio_pika.connect(settings.RABBITMQ_URL)
+            async with conn:
+                channel = await conn.channel()
+                await channel.queue_delete(settings.CELERY_TASK_QUEUE)
+                await channel.exchange_delete(settings.CELERY_TASK_QUEUE)
+
+        asyncio.run(drop_task_queue())
+    results["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average": os.getloadavg(),
+    }
+    print(json.dumps(results, indent=2))
+    (ROOT / "var" / "bench-feed-results.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
