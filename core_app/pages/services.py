@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from core_app.common.exceptions import ValidationFailed
@@ -257,11 +257,24 @@ def _decrement_foreign_parents(page: Page) -> None:
     )
 
 
+def _lock_involved_posts(page: Page) -> None:
+    """Lock the page's posts, the posts they reply to and the replies under them, by id.
+
+    A parent's id is below its replies', so ascending id order agrees with the posts'
+    "parent before reply" lock order; the counts reported below are then exact (a like locks
+    its post first).
+    """
+    own = Post.objects.filter(page=page).values("pk")
+    involved = Q(page=page) | Q(pk__in=own.values("reply_to")) | Q(reply_to__in=own)
+    list(Post.objects.select_for_update().filter(involved).order_by("id").values_list("id", flat=True))
+
+
 @transaction.atomic
 def page_delete(*, page: Page, actor: User) -> None:
     """Delete a page with its posts; appends `post.deleted` per post, then `page.deleted`."""
     ensure_owner(page, actor)
     page = Page.objects.select_for_update().get(pk=page.pk)
+    _lock_involved_posts(page)
     events = [*_post_deleted_events(page), PageDeleted(page_id=page.pk, owner_id=page.owner_id)]
     _decrement_foreign_parents(page)
     page.delete()

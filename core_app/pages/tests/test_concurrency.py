@@ -1,5 +1,6 @@
 """followers_count under truly concurrent transactions (separate connections)."""
 
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -64,3 +65,32 @@ def test_going_public_while_requests_arrive_leaves_no_pending_request():
     assert accepted == 10 and requested == sum(
         1 for e in StoredEvent.objects.filter(type="follow.accepted") if e.payload["was_requested"]
     )
+
+
+def test_page_deletion_reports_exact_like_counts_under_concurrent_likes():
+    from core_app.common.exceptions import NotFound
+    from core_app.posts.services import post_like
+    from core_app.testing.factories import PostFactory
+
+    owner = UserFactory()
+    page = PageFactory(owner=owner)
+    posts = PostFactory.create_batch(3, page=page)
+    fans = UserFactory.create_batch(12)
+
+    def like(user_id, post_id):
+        with contextlib.suppress(NotFound):  # the page may be deleted first
+            post_like(user=User.objects.get(pk=user_id), post_id=post_id)
+
+    def delete():
+        services.page_delete(page=Page.objects.get(pk=page.pk), actor=owner)
+
+    calls = [(like, fan.pk, posts[i % 3].pk) for i, fan in enumerate(fans)]
+    calls.insert(6, (delete,))
+    _run_all(calls)
+    deleted = {e.payload["post_id"]: e for e in StoredEvent.objects.filter(type="post.deleted")}
+    assert set(deleted) == {p.pk for p in posts}
+    for post_id, event in deleted.items():
+        likes_before = StoredEvent.objects.filter(
+            type="post.liked", aggregate_id=str(post_id), position__lt=event.position
+        ).count()
+        assert event.payload["likes_count"] == likes_before
