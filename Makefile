@@ -10,11 +10,13 @@ services:
 	bash compose/local/ensure_services.sh
 
 # The whole system in the foreground; Ctrl-C stops all of it.
-run: install services
+run: install
+	RABBITMQ_MANAGEMENT=1 bash compose/local/ensure_services.sh
 	$(RUNNER) up
 
 # The same, in the background: returns once every process answers its health check.
-start: install services
+start: install
+	RABBITMQ_MANAGEMENT=1 bash compose/local/ensure_services.sh
 	$(RUNNER) start
 
 stop:
@@ -27,9 +29,9 @@ status:
 seed:
 	$(RUNNER) seed
 
-# Lint, types, unit, integration and end-to-end tests.
+# Lint, types, unit, integration and end-to-end tests (ARGS goes to pytest).
 test:
-	bash compose/local/test.sh
+	bash compose/local/test.sh $(ARGS)
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy .

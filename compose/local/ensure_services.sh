@@ -33,3 +33,9 @@ if ! port_open "$RABBIT_HOST" "$RABBIT_PORT"; then
 fi
 wait_port "$PG_HOST" "$PG_PORT" PostgreSQL
 wait_port "$RABBIT_HOST" "$RABBIT_PORT" RabbitMQ
+
+# `make run` asks for RabbitMQ's management UI too (RABBITMQ_MANAGEMENT=1); a missing plugin is no error.
+if [ "${RABBITMQ_MANAGEMENT:-0}" = "1" ] && command -v rabbitmq-plugins >/dev/null 2>&1; then
+  rabbitmq-plugins enable --online rabbitmq_management >/dev/null 2>&1 \
+    || echo "note: could not enable the RabbitMQ management UI (rabbitmq-plugins enable rabbitmq_management)"
+fi

@@ -30,7 +30,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
-HEALTH_TIMEOUT = float(os.environ.get("RUN_HEALTH_TIMEOUT", "90"))
 STOP_TIMEOUT = float(os.environ.get("RUN_STOP_TIMEOUT", "15"))
 # A process without an HTTP endpoint counts as started once it has stayed up this long.
 SETTLE_SECONDS = 2.0
@@ -56,18 +55,20 @@ class Config:
     db_name: str
     var_dir: Path
     base_env: dict[str, str]
+    health_timeout: float = 90.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Config:
         env = {**_dotenv(), **(os.environ if environ is None else environ)}
-        var_dir = Path(env.get("INNOTTER_VAR_DIR", str(ROOT / "var")))
+        var_dir = Path(env.get("INNOTTER_VAR_DIR") or ROOT / "var")
         return cls(
-            api_port=int(env.get("API_PORT", "8000")),
-            stats_port=int(env.get("STATS_PORT", "8001")),
-            aws_port=int(env.get("AWS_PORT", "5000")),
-            db_name=env.get("POSTGRES_DB", "innotter"),
+            api_port=int(env.get("API_PORT") or 8000),
+            stats_port=int(env.get("STATS_PORT") or 8001),
+            aws_port=int(env.get("AWS_PORT") or 5000),
+            db_name=env.get("POSTGRES_DB") or "innotter",
             var_dir=var_dir if var_dir.is_absolute() else ROOT / var_dir,
             base_env=env,
+            health_timeout=float(env.get("RUN_HEALTH_TIMEOUT") or 90),
         )
 
     @property
@@ -218,17 +219,25 @@ SERVICES: list[Service] = [
 ALL_SERVICES = [AWS, *SERVICES]
 
 
-def setup_steps(cfg: Config) -> list[tuple[str, list[str]]]:
-    """The one-shot commands run before the processes start, in order; each is idempotent."""
+def setup_phases(cfg: Config) -> list[list[tuple[str, list[str]]]]:
+    """The one-shot commands run before the processes start: phase by phase, each phase's steps
+    side by side (they are independent); every step is idempotent."""
     python = tool("python")
     return [
-        ("migrate", [python, "manage.py", "migrate", "--noinput"]),
-        ("keys", [python, "manage.py", "generate_jwt_keys"]),
-        ("topology", [python, "manage.py", "declare_topology"]),
-        ("aws", [python, "manage.py", "ensure_aws"]),
-        ("stats-tables", [python, "-m", "stats_ms.setup"]),
-        ("admin", [python, "manage.py", "ensure_admin"]),
+        [
+            ("migrate", [python, "manage.py", "migrate", "--noinput"]),
+            ("keys", [python, "manage.py", "generate_jwt_keys"]),
+            ("topology", [python, "manage.py", "declare_topology"]),
+            ("aws", [python, "manage.py", "ensure_aws"]),
+            ("stats-tables", [python, "-m", "stats_ms.setup"]),
+        ],
+        # the admin account needs the migrated tables
+        [("admin", [python, "manage.py", "ensure_admin"])],
     ]
+
+
+def setup_steps(cfg: Config) -> list[tuple[str, list[str]]]:
+    return [step for phase in setup_phases(cfg) for step in phase]
 
 
 def skipped_services(cfg: Config) -> set[str]:
@@ -287,8 +296,9 @@ def _exited(run: Running) -> bool:
     return not group_alive(run.pid)
 
 
-def wait_healthy(svc: Service, cfg: Config, run: Running, timeout: float = HEALTH_TIMEOUT) -> None:
+def wait_healthy(svc: Service, cfg: Config, run: Running) -> None:
     """Poll the service's health check until it passes; fail if it exits or the deadline passes."""
+    timeout = cfg.health_timeout
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if _exited(run):
@@ -339,8 +349,18 @@ def stop_service(cfg: Config, name: str) -> None:
 
 
 def stop_all(cfg: Config) -> None:
-    for svc in reversed(ALL_SERVICES):
-        stop_service(cfg, svc.name)
+    """SIGTERM every process at once, give them STOP_TIMEOUT seconds together, then SIGKILL."""
+    pids = {svc.name: read_pid(cfg, svc.name) for svc in ALL_SERVICES}
+    signalled = {name: pid for name, pid in pids.items() if pid and signal_service(cfg, name, signal.SIGTERM)}
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for name, pid in signalled.items():
+        if not wait_gone(pid, max(0.0, deadline - time.monotonic())):
+            say(f"{name} ignored SIGTERM for {STOP_TIMEOUT:g}s; killing it")
+            signal_service(cfg, name, signal.SIGKILL)
+            wait_gone(pid, 5)
+    for name in pids:
+        with contextlib.suppress(FileNotFoundError):
+            cfg.pid_path(name).unlink()
 
 
 # --- setup ------------------------------------------------------------------------------------
@@ -367,16 +387,26 @@ def ensure_database(cfg: Config) -> None:
             say(f"created database {cfg.db_name}")
 
 
-def run_step(cfg: Config, argv: list[str]) -> None:
-    label = " ".join(Path(argv[0]).name if i == 0 else a for i, a in enumerate(argv))
-    say(f"setup: {label}")
-    log = cfg.log_path("setup")
-    with open(log, "ab") as out:
-        result = subprocess.run(
-            argv, cwd=ROOT, env=cfg.child_env(), stdout=out, stderr=subprocess.STDOUT, timeout=600
-        )
-    if result.returncode != 0:
-        raise RuntimeError(f"setup step failed ({label}), exit {result.returncode}\n{log_tail(cfg, 'setup')}")
+def run_phase(cfg: Config, steps: list[tuple[str, list[str]]]) -> None:
+    """Run the steps side by side, each logging to var/log/setup-<name>.log; fail if any fails."""
+    started = []
+    for name, argv in steps:
+        label = " ".join([Path(argv[0]).name, *argv[1:]])
+        say(f"setup: {label}")
+        with open(cfg.log_path(f"setup-{name}"), "ab") as out:
+            proc = subprocess.Popen(argv, cwd=ROOT, env=cfg.child_env(), stdout=out, stderr=subprocess.STDOUT)
+        started.append((name, label, proc))
+    failed = []
+    for name, label, proc in started:
+        try:
+            code = proc.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+        if code != 0:
+            failed.append(f"setup step failed ({label}), exit {code}\n{log_tail(cfg, f'setup-{name}')}")
+    if failed:
+        raise RuntimeError("\n".join(failed))
 
 
 def port_free(port: int) -> bool:
@@ -414,6 +444,13 @@ def start_service(cfg: Config, svc: Service) -> Running:
     return run
 
 
+def wait_all_healthy(cfg: Config, running: dict[str, Running]) -> None:
+    """Wait for every started service at once (they come up in parallel)."""
+    for name, run in running.items():
+        wait_healthy(service_named(name), cfg, run)
+        say(f"{name} is up (pid {run.pid})")
+
+
 def start_stack(cfg: Config) -> dict[str, Running]:
     """Set up and start everything; on any failure stop what was started and re-raise."""
     (cfg.var_dir / "log").mkdir(parents=True, exist_ok=True)
@@ -428,16 +465,17 @@ def start_stack(cfg: Config) -> dict[str, Running]:
     try:
         running[AWS.name] = start_service(cfg, AWS)
         ensure_database(cfg)
-        for name, step in setup_steps(cfg):
-            if name in skipped:
+        for phase in setup_phases(cfg):
+            for name in sorted(skipped & {name for name, _ in phase}):
                 say(f"WARNING: setup step {name} NOT run (RUN_SKIP)")
-                continue
-            run_step(cfg, step)
+            run_phase(cfg, [(name, argv) for name, argv in phase if name not in skipped])
         for svc in SERVICES:
             if svc.name in skipped:
                 say(f"WARNING: {svc.name} NOT started (RUN_SKIP)")
                 continue
-            running[svc.name] = start_service(cfg, svc)
+            say(f"starting {svc.name}")
+            running[svc.name] = spawn(svc, cfg)
+        wait_all_healthy(cfg, {name: running[name] for name in running if name != AWS.name})
     except BaseException:
         stop_all(cfg)
         raise
@@ -503,6 +541,8 @@ def cmd_up(cfg: Config) -> int:
         except KeyboardInterrupt:
             say("stopping")
         finally:
+            # a second Ctrl-C must not cut the clean-up short
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             stop_all(cfg)
     say("stopped")
     return 0

@@ -110,6 +110,8 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         "INNOTTER_ADMIN_EMAIL": ADMIN_EMAIL,
         "INNOTTER_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "PAGE_UNBLOCK_INTERVAL_SECONDS": "5",
+        "JWT_PRIVATE_KEY_FILE": str(var_dir / "keys" / "jwt_private.pem"),
+        "JWT_PUBLIC_KEY_FILE": str(var_dir / "keys" / "jwt_public.pem"),
     }
     env.pop("RUN_SKIP", None)
     env.pop("DJANGO_SETTINGS_MODULE", None)
