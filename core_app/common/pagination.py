@@ -25,9 +25,15 @@ def parse_limit(request: Request, default: int = DEFAULT_LIMIT, maximum: int = M
     raw = request.query_params.get("limit")
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or int(raw) < 1:
+    # isascii: str.isdigit also accepts digits like '²' that int() refuses.
+    if not (raw.isascii() and raw.isdigit()):
         raise ValidationFailed.field("limit", "Must be a positive integer.")
-    return min(int(raw), maximum)
+    digits = raw.lstrip("0")
+    if not digits:
+        raise ValidationFailed.field("limit", "Must be a positive integer.")
+    if len(digits) > len(str(maximum)):  # over the cap (and int() refuses very long strings)
+        return maximum
+    return min(int(digits), maximum)
 
 
 def _invalid_cursor() -> ValidationFailed:

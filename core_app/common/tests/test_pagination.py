@@ -64,9 +64,11 @@ def test_items_written_while_paging_do_not_duplicate_or_skip() -> None:
 def test_limit_is_capped_at_100() -> None:
     UserFactory.create_batch(101)
     assert len(_get(limit="500").data["results"]) == 100
+    assert len(_get(limit="9" * 5000).data["results"]) == 100
+    assert len(_get(limit="0003").data["results"]) == 3
 
 
-@pytest.mark.parametrize("limit", ["0", "-1", "abc", "1.5", "1e3", " 5"])
+@pytest.mark.parametrize("limit", ["0", "000", "-1", "abc", "1.5", "1e3", " 5", "\u00b2", "\u0663"])
 def test_bad_limit_is_400(limit: str) -> None:
     response = _get(limit=limit)
     assert response.status_code == 400
