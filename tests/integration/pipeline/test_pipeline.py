@@ -87,7 +87,9 @@ def test_a_post_goes_through_relay_and_worker_into_feeds_and_mailboxes(pipeline,
     addresses = {u.email for u in users}
     wait_for(lambda: len(mails_to(addresses)) == 3, what="e-mails")
     assert sorted(mails_to(addresses)) == sorted(addresses)
-    assert set(EmailDelivery.objects.filter(post_id=post_id).values_list("status", flat=True)) == {"sent"}
+    wait_for(
+        lambda: EmailDelivery.objects.filter(post_id=post_id, status="sent").count() == 3, what="marked sent"
+    )
     response = client_for(users[0]).get("/api/v1/feed/")
     assert [item["id"] for item in response.json()["results"]] == [post_id]
 
@@ -227,8 +229,11 @@ def test_transactions_committing_out_of_sequence_are_published_in_commit_order(p
     assert results["t1"].position < results["t2"].position
     ids = asyncio.run(_consume_ids(pipeline.direct_url, pipeline.topology.stats_queue, 2, wait=30))
     assert ids == [str(results["t1"].event_id), str(results["t2"].event_id)]
-    cursor = RelayCursor.objects.get(name=pipeline.relay_name).position
-    assert cursor == results["t2"].position
+    # The cursor moves past T2 once the broker confirmed both (and never past T1 alone first).
+    wait_for(
+        lambda: RelayCursor.objects.get(name=pipeline.relay_name).position == results["t2"].position,
+        what="cursor at T2",
+    )
 
 
 def test_a_second_relay_waits_instead_of_publishing(pipeline, settings) -> None:
