@@ -23,7 +23,6 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from events.contracts import EventEnvelope
 from events.topology import Topology, declare_on_channel, topology_from_env
 from stats_ms.aws import dynamodb_resource
-from stats_ms.fold import effects_of
 from stats_ms.repository import FoldedEvent, StatsRepository
 from stats_ms.settings import Settings, get_settings
 
@@ -35,7 +34,7 @@ MAX_BACKOFF_SECONDS = 10.0
 def decode(message: AbstractIncomingMessage) -> FoldedEvent:
     """The folded form of one broker message; ValueError when it is not a valid event."""
     envelope = EventEnvelope.model_validate_json(message.body)
-    return FoldedEvent(event_id=str(envelope.event_id), effects=effects_of(envelope))
+    return FoldedEvent.of(envelope)
 
 
 class StatsConsumer:
@@ -44,6 +43,7 @@ class StatsConsumer:
     def __init__(self, repo: StatsRepository, *, batch_limit: int) -> None:
         self.repo = repo
         self.batch_limit = batch_limit
+        self.holding = asyncio.Event()  # set while a rebuild holds the writes
 
     async def handle_batch(self, messages: list[AbstractIncomingMessage], stop: asyncio.Event) -> None:
         """Fold the valid messages, dead-letter the others, then ack."""
@@ -66,15 +66,31 @@ class StatsConsumer:
         delay = 0.1
         while True:
             try:
+                if not await self._hold_during_rebuild(stop):
+                    return False
                 await self.repo.apply(folded)
                 return True
             except Exception:
                 logger.exception("folding %d events failed; retrying in %.1fs", len(folded), delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-            if stop.is_set():
+            if await _stopped(stop, delay):
                 return False
             delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+
+    async def _hold_during_rebuild(self, stop: asyncio.Event) -> bool:
+        """Hold the batch (unacked) while a rebuild runs; it goes to the new tables afterwards.
+
+        Events of the held batch that the export already holds are dropped there by the
+        position check, the others are folded: nothing is lost or counted twice.
+        """
+        refresh = self.repo.settings.stats_meta_refresh_seconds
+        while (await self.repo.generations()).building is not None:
+            if not self.holding.is_set():
+                logger.info("a rebuild is in progress: holding writes until it switches")
+                self.holding.set()
+            if await _stopped(stop, refresh):
+                return False
+        self.holding.clear()
+        return True
 
     async def run(self, queue: AbstractQueue, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; each batch is what has arrived since the last write."""
@@ -104,6 +120,13 @@ async def _next(
         return getter.result()
     getter.cancel()
     return None
+
+
+async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait up to `seconds` for `stop`; whether it is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    return stop.is_set()
 
 
 async def _settle(action: Awaitable[object]) -> None:
@@ -145,8 +168,8 @@ async def _retry(what: str, action: Callable[[], Awaitable[T]], stop: asyncio.Ev
             return await action()
         except Exception as exc:
             logger.warning("%s unavailable (%s); retrying in %.1fs", what, exc, delay)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
+        if await _stopped(stop, delay):
+            return None
         delay = min(delay * 2, MAX_BACKOFF_SECONDS)
     return None
 

@@ -46,6 +46,10 @@ class PageDelta:
     owner_id: int | None = None
     deleted: bool = False
     last_at: datetime | None = None
+    # Set for an effect on another page than the event's own (a reply under its post): the
+    # page whose events carry it. Such effects are tracked apart, so that the two pages'
+    # events may arrive in any order relative to each other.
+    via: int | None = None
 
     def add(self, name: str, amount: int) -> None:
         self.counters[name] += amount
@@ -100,9 +104,10 @@ class _Builder:
         self.occurred_at = occurred_at
         self.day = occurred_at.astimezone(UTC).date()
 
-    def page(self, page_id: int, owner_id: int | None = None) -> PageDelta:
+    def page(self, page_id: int, owner_id: int | None = None, *, via: int | None = None) -> PageDelta:
         _check_id(page_id)
-        delta = self.effects.setdefault(page_id, PageDelta(last_at=self.occurred_at))
+        via = None if via == page_id else via
+        delta = self.effects.setdefault(page_id, PageDelta(last_at=self.occurred_at, via=via))
         if owner_id is not None:
             _check_id(owner_id)
             delta.owner_id = owner_id
@@ -132,7 +137,7 @@ def _post_created(p: PostCreated, b: _Builder) -> None:
     page.add("posts", 1)
     page.add_daily(b.day, "posts")
     if p.reply_to_page_id is not None:
-        b.page(p.reply_to_page_id).add("replies", 1)
+        b.page(p.reply_to_page_id, via=p.page_id).add("replies", 1)
 
 
 def _post_deleted(p: PostDeleted, b: _Builder) -> None:
@@ -143,7 +148,7 @@ def _post_deleted(p: PostDeleted, b: _Builder) -> None:
     page.add("likes", -p.likes_count)
     page.add("replies", -p.replies_count)
     if p.reply_to_page_id is not None:
-        b.page(p.reply_to_page_id).add("replies", -1)
+        b.page(p.reply_to_page_id, via=p.page_id).add("replies", -1)
 
 
 def _post_liked(p: PostLiked, b: _Builder) -> None:

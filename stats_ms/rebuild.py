@@ -6,14 +6,17 @@ same code as the consumer into a new *generation* of tables, then points the met
 
 With the consumer running (no downtime), in three steps:
 
-    python -m stats_ms.rebuild begin          # new tables; the consumer now writes to both
+    python -m stats_ms.rebuild begin          # new tables; the consumer holds its writes
     python manage.py export_event_log --output events.ndjson
     python -m stats_ms.rebuild finish --from-file events.ndjson   # fold, then switch
 
-`begin` returns once every consumer has seen the new generation, so each event is either in
-the export (committed before it started) or folded live into the new tables as well; the
-per-generation dedupe records make the overlap count once. With the consumer stopped, one
-step does it all (`-` reads standard input):
+`begin` returns once every consumer has seen the rebuild (they re-read the pointer every
+STATS_META_REFRESH_SECONDS). From then on the consumer keeps its messages unacked and the
+API answers from the old tables; every event it folded before is in the export, since it was
+committed before the export started. After the switch the consumer writes what it held to
+the new tables: events the export already had fail the position check, the rest are folded.
+Nothing is lost or counted twice; the figures only pause during the rebuild. With the
+consumer stopped, one step does it all (`-` reads standard input):
 
     python manage.py export_event_log | python -m stats_ms.rebuild run --from-file -
 
@@ -35,7 +38,6 @@ from pydantic import ValidationError
 
 from events.contracts import EventEnvelope
 from stats_ms.aws import dynamodb_resource
-from stats_ms.fold import effects_of
 from stats_ms.repository import FoldedEvent, StatsRepository, new_generation_name
 from stats_ms.settings import Settings, get_settings
 
@@ -53,11 +55,11 @@ class RebuildReport:
 
 
 async def begin(repo: StatsRepository, settings: Settings) -> str:
-    """Create a fresh generation and wait until every consumer writes to it too."""
+    """Create a fresh generation and wait until every consumer holds its writes."""
     generation = new_generation_name()
     await repo.begin_building(generation)
-    # Consumers re-read the pointer every STATS_META_REFRESH_SECONDS; after twice that, no
-    # consumer still writes only to the old tables.
+    # Consumers re-read the pointer every STATS_META_REFRESH_SECONDS; after twice that, none
+    # starts a batch on the old tables any more.
     await asyncio.sleep(2 * settings.stats_meta_refresh_seconds + 0.5)
     return generation
 
@@ -70,7 +72,7 @@ def parse_lines(lines: Iterable[str], report: RebuildReport) -> Iterator[FoldedE
         report.read += 1
         try:
             envelope = EventEnvelope.model_validate_json(line)
-            yield FoldedEvent(event_id=str(envelope.event_id), effects=effects_of(envelope))
+            yield FoldedEvent.of(envelope)
         except (ValueError, ValidationError) as exc:
             report.skipped += 1
             logger.warning("line %d skipped: %s", number, exc)

@@ -2,16 +2,29 @@
 
 Layout (one *generation* of tables; a rebuild fills a fresh generation and switches to it):
 - `<prefix>page-stats-<gen>`: pk "PAGE#<id>"; sk "TOTAL" holds the current figures and the
-  owner, sk "DAY#<yyyy-mm-dd>" one daily bucket. One Query reads a page's whole answer.
-- `<prefix>processed-events-<gen>`: pk event_id, `expires_at` is the TTL attribute.
+  owner, sk "DAY#<yyyy-mm-dd>" one daily bucket, sk "REPLIES#<page id>" the replies another
+  page wrote under this page's posts (added to the total on read). Two Queries of the page's
+  partition read its whole answer.
 - `<prefix>stats-meta`: the item "tables" names the active generation and, during a rebuild,
-  the generation being built (the consumer then writes to both).
+  the generation being built.
 
-Exactly once: each transaction puts one dedupe record per event with
-`attribute_not_exists`, together with the counter updates; a duplicate cancels the
-transaction, is dropped and the rest is retried. Nothing is read before it is written.
-Hot pages: the events of one batch are summed per page, so a burst on one page costs one
-update of its item per transaction rather than one per event.
+Exactly once, by conditional writes (the tracking idea of eventsourcing's
+`Follower.process_event`: the position applied is recorded in the same write as the effect).
+Every item carries `applied_position`, the highest log position folded into it, and each
+update is conditional on `applied_position < first position of the update`. The relay
+publishes in log order and the queue has a single active consumer, so an item only ever sees
+increasing positions; a redelivered or republished event fails the condition. Replies from
+another page are the one effect that crosses pages: they go to an item of their own per
+replying page, so each item still sees the events of one page only, in order, and the two
+pages' events may come in any order relative to each other. The failed
+write returns the item's position, the already-applied events are dropped and the rest is
+written again. Nothing is read before it is written, and no per-event record piles up.
+(Transactions with one dedupe record per event were tried first: on moto's server a
+transaction deep-copies each table it touches once per item, so it slowed down with the
+table size and could not keep up with 100 events/s.)
+Hot pages: the events of one batch are summed per item, so a burst on one page costs one
+conditional update of its item instead of one per event; distinct items are written in
+parallel.
 """
 
 from __future__ import annotations
@@ -20,7 +33,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -28,33 +41,39 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from stats_ms.fold import COUNTERS, DAILY_COUNTERS, Effects, PageDelta, merge_effects
+from events.contracts import EventEnvelope
+from stats_ms.fold import COUNTERS, DAILY_COUNTERS, Effects, PageDelta, effects_of, merge_effects
 from stats_ms.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-MAX_TRANSACT_ITEMS = 100
 META_KEY = "tables"
 INITIAL_GENERATION = "g0"
-_CONFLICT_RETRIES = 8
+POSITION = "applied_position"
+DAY_PREFIX = "DAY#"
+REPLIES_PREFIX = "REPLIES#"
+MAX_PARALLEL_WRITES = 16
 TABLE_ACTIVE_TIMEOUT_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
 class FoldedEvent:
-    """An event's id and its per-page deltas, ready to be written."""
+    """An event's id, log position and per-page deltas, ready to be written."""
 
     event_id: str
+    position: int
     effects: Effects
+
+    @classmethod
+    def of(cls, envelope: EventEnvelope) -> FoldedEvent:
+        """Fold one envelope; raises ValueError (see `effects_of`) for events that cannot be folded."""
+        return cls(event_id=str(envelope.event_id), position=envelope.position, effects=effects_of(envelope))
 
 
 @dataclass(frozen=True)
 class Generations:
     active: str
     building: str | None
-
-    def targets(self) -> list[str]:
-        return [self.active] if self.building is None else [self.active, self.building]
 
 
 @dataclass(frozen=True)
@@ -89,7 +108,7 @@ class StatsRepository:
     def __init__(self, dynamodb: Any, settings: Settings) -> None:
         self._db = dynamodb
         self._client = dynamodb.meta.client
-        self._settings = settings
+        self.settings = settings
         self._prefix = settings.stats_table_prefix
         self._generations: Generations | None = None
         self._generations_read_at = 0.0
@@ -102,9 +121,6 @@ class StatsRepository:
 
     def stats_table(self, generation: str) -> str:
         return f"{self._prefix}page-stats-{generation}"
-
-    def dedupe_table(self, generation: str) -> str:
-        return f"{self._prefix}processed-events-{generation}"
 
     # --- tables and the generation pointer ----------------------------------------------
 
@@ -124,18 +140,8 @@ class StatsRepository:
         await self.create_generation((await self.generations(fresh=True)).active)
 
     async def create_generation(self, generation: str) -> None:
-        """Create one generation's tables (idempotent) and wait until they are usable."""
+        """Create one generation's table (idempotent) and wait until it is usable."""
         await self._create_table(self.stats_table(generation), "pk", sort_key="sk")
-        await self._create_table(self.dedupe_table(generation), "event_id")
-        try:
-            await self._client.update_time_to_live(
-                TableName=self.dedupe_table(generation),
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
-            )
-        except ClientError as exc:
-            # Raised when TTL is already enabled: the call is not idempotent by itself.
-            if _code(exc) != "ValidationException":
-                raise
 
     async def _create_table(self, name: str, key: str, *, sort_key: str | None = None) -> None:
         schema = [{"AttributeName": key, "KeyType": "HASH"}]
@@ -168,7 +174,7 @@ class StatsRepository:
     async def generations(self, *, fresh: bool = False) -> Generations:
         """The active (and building) generation, re-read at most every STATS_META_REFRESH_SECONDS."""
         now = time.monotonic()
-        refresh = self._settings.stats_meta_refresh_seconds
+        refresh = self.settings.stats_meta_refresh_seconds
         if fresh or self._generations is None or now - self._generations_read_at >= refresh:
             response = await self._client.get_item(
                 TableName=self.meta_table, Key={"name": META_KEY}, ConsistentRead=True
@@ -179,7 +185,7 @@ class StatsRepository:
         return self._generations
 
     async def begin_building(self, generation: str) -> None:
-        """Mark `generation` as being built: from now on consumers write to it too."""
+        """Mark `generation` as being built: from now on consumers hold their writes."""
         await self.create_generation(generation)
         await self._client.update_item(
             TableName=self.meta_table,
@@ -213,12 +219,11 @@ class StatsRepository:
         """Delete one generation's tables (never the active one)."""
         if generation == (await self.generations(fresh=True)).active:
             raise ValueError("refusing to drop the active generation")
-        for name in (self.stats_table(generation), self.dedupe_table(generation)):
-            try:
-                await self._client.delete_table(TableName=name)
-            except ClientError as exc:
-                if _code(exc) != "ResourceNotFoundException":
-                    raise
+        try:
+            await self._client.delete_table(TableName=self.stats_table(generation))
+        except ClientError as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise
 
     async def ping(self) -> bool:
         """Whether DynamoDB answers and the meta table exists."""
@@ -232,138 +237,169 @@ class StatsRepository:
     # --- writes --------------------------------------------------------------------------
 
     async def apply(self, events: Sequence[FoldedEvent]) -> None:
-        """Fold events into every generation being written (exactly once per generation)."""
-        for generation in (await self.generations()).targets():
-            await self.apply_to(generation, events)
+        """Fold events into the active generation."""
+        await self.apply_to((await self.generations()).active, events)
 
     async def apply_to(self, generation: str, events: Sequence[FoldedEvent]) -> None:
-        """Fold events into one generation, in transactions of at most 100 items."""
-        unique = list({e.event_id: e for e in reversed(events)}.values())[::-1]
-        for chunk in _chunks(unique):
-            await self._write_chunk(generation, chunk)
+        """Fold events (in log order) into one generation, exactly once per item."""
+        table = self.stats_table(generation)
+        writes = _item_writes(events)
+        limit = asyncio.Semaphore(MAX_PARALLEL_WRITES)
 
-    async def _write_chunk(self, generation: str, chunk: list[FoldedEvent]) -> None:
-        pending = chunk
-        for attempt in range(_CONFLICT_RETRIES):
-            if not pending:
-                return
+        async def write(item: _ItemWrite) -> None:
+            async with limit:
+                await self._write_item(table, item)
+
+        await asyncio.gather(*(write(item) for item in writes))
+
+    async def _write_item(self, table: str, item: _ItemWrite) -> None:
+        parts = item.parts
+        while parts:
             try:
-                await self._client.transact_write_items(TransactItems=self._items(generation, pending))
+                await self._client.update_item(TableName=table, **item.update(parts))
                 return
             except ClientError as exc:
-                if _code(exc) != "TransactionCanceledException":
+                if _code(exc) != "ConditionalCheckFailedException":
                     raise
-                reasons = exc.response.get("CancellationReasons", [])
-                duplicates = {
-                    i
-                    for i, r in enumerate(reasons[: len(pending)])
-                    if r.get("Code") == "ConditionalCheckFailed"
-                }
-                if duplicates:
-                    pending = [e for i, e in enumerate(pending) if i not in duplicates]
-                    continue
-                # A concurrent transaction on the same item: back off and try again.
-                await asyncio.sleep(min(0.05 * 2**attempt, 2.0))
-        raise RuntimeError(f"transaction still conflicting after {_CONFLICT_RETRIES} attempts")
+                applied = _applied_position(exc)
+                if applied is None:  # not returned by this endpoint: ask, the write stays conditional
+                    applied = await self._applied_position(table, item.key)
+                parts = [part for part in parts if part[0] > applied]
 
-    def _items(self, generation: str, events: list[FoldedEvent]) -> list[dict[str, Any]]:
-        expires_at = int(time.time()) + self._settings.stats_dedupe_ttl_seconds
-        items: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self.dedupe_table(generation),
-                    "Item": {"event_id": e.event_id, "expires_at": expires_at},
-                    "ConditionExpression": "attribute_not_exists(event_id)",
-                }
-            }
-            for e in events
-        ]
-        table = self.stats_table(generation)
-        for page_id, delta in sorted(merge_effects(e.effects for e in events).items()):
-            items.append(_total_update(table, page_id, delta))
-            items.extend(
-                _daily_update(table, page_id, day, bucket) for day, bucket in sorted(delta.daily.items())
-            )
-        return items
+    async def _applied_position(self, table: str, key: dict[str, str]) -> int:
+        response = await self._client.get_item(TableName=table, Key=key, ConsistentRead=True)
+        return int(response.get("Item", {}).get(POSITION, 0))
 
     # --- reads ---------------------------------------------------------------------------
 
     async def page_stats(self, page_id: int) -> PageStats | None:
         """The page's figures, or None for a page never heard of (or deleted)."""
-        generation = (await self.generations()).active
-        response = await self._client.query(
-            TableName=self.stats_table(generation),
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": _page_key(page_id)},
-            ScanIndexForward=False,  # "TOTAL" sorts after "DAY#…": it comes first, then newest days
-            Limit=self._settings.stats_daily_days + 1,
-        )
-        items = response.get("Items", [])
-        if not items or items[0]["sk"] != "TOTAL":
+        table = self.stats_table((await self.generations()).active)
+        totals, days = await asyncio.gather(self._totals(table, page_id), self._days(table, page_id))
+        if not totals or totals[-1]["sk"] != "TOTAL":
             return None
-        total = items[0]
+        total = totals[-1]
         if "owner_id" not in total or total.get("deleted"):
             return None
-        return _page_stats(page_id, total, items[1:])
+        replies_from_others = sum(int(item.get("replies", 0)) for item in totals[:-1])
+        return _page_stats(page_id, total, replies_from_others, days)
 
-
-def _chunks(events: list[FoldedEvent]) -> Iterable[list[FoldedEvent]]:
-    """Split events so that each transaction holds at most MAX_TRANSACT_ITEMS items."""
-    chunk: list[FoldedEvent] = []
-    keys: set[tuple[int, date | None]] = set()
-    for event in events:
-        own = {(p, None) for p in event.effects} | {
-            (p, d) for p, dl in event.effects.items() for d in dl.daily
+    async def _totals(self, table: str, page_id: int) -> list[dict[str, Any]]:
+        """The REPLIES# items and then the TOTAL item ("REPLIES#" < "TOTAL" in key order)."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": table,
+            "KeyConditionExpression": "pk = :pk AND sk >= :from",
+            "ExpressionAttributeValues": {":pk": _page_key(page_id), ":from": REPLIES_PREFIX},
         }
-        if chunk and len(chunk) + 1 + len(keys | own) > MAX_TRANSACT_ITEMS:
-            yield chunk
-            chunk, keys = [], set()
-        chunk.append(event)
-        keys |= own
-    if chunk:
-        yield chunk
+        while True:
+            response = await self._client.query(**kwargs)
+            items.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    async def _days(self, table: str, page_id: int) -> list[dict[str, Any]]:
+        """The newest daily buckets, newest first."""
+        response = await self._client.query(
+            TableName=table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :day)",
+            ExpressionAttributeValues={":pk": _page_key(page_id), ":day": DAY_PREFIX},
+            ScanIndexForward=False,
+            Limit=self.settings.stats_daily_days,
+        )
+        items: list[dict[str, Any]] = response.get("Items", [])
+        return items
+
+
+Part = tuple[int, PageDelta]
+
+
+@dataclass
+class _ItemWrite:
+    """The parts (position, delta) of a batch that touch one item, in log order."""
+
+    page_id: int
+    day: date | None
+    via: int | None
+    parts: list[Part]
+
+    @property
+    def key(self) -> dict[str, str]:
+        if self.via is not None:
+            return {"pk": _page_key(self.page_id), "sk": f"{REPLIES_PREFIX}{self.via}"}
+        return {
+            "pk": _page_key(self.page_id),
+            "sk": "TOTAL" if self.day is None else f"{DAY_PREFIX}{self.day}",
+        }
+
+    def update(self, parts: list[Part]) -> dict[str, Any]:
+        """The conditional UpdateItem arguments folding `parts` into this item."""
+        merged = merge_effects({self.page_id: delta} for _, delta in parts)[self.page_id]
+        names = {"#pos": POSITION}
+        values: dict[str, Any] = {":first": parts[0][0], ":last": parts[-1][0]}
+        sets = ["#pos = :last"]
+        if self.via is not None:
+            adds = ["replies"]
+            values[":replies"] = merged.counters["replies"]
+        elif self.day is None:
+            adds = _total_changes(self.page_id, merged, names, values, sets)
+        else:
+            adds = list(DAILY_COUNTERS)
+            values.update({f":{c}": merged.daily.get(self.day, {}).get(c, 0) for c in adds})
+        names.update({f"#{c}": c for c in adds})
+        return {
+            "Key": self.key,
+            "UpdateExpression": f"SET {', '.join(sets)} ADD " + ", ".join(f"#{c} :{c}" for c in adds),
+            "ConditionExpression": "attribute_not_exists(#pos) OR #pos < :first",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+
+def _total_changes(
+    page_id: int, delta: PageDelta, names: dict[str, str], values: dict[str, Any], sets: list[str]
+) -> list[str]:
+    """Fill the SET part of a TOTAL update; returns the counters to ADD."""
+    values.update({f":{c}": delta.counters[c] for c in COUNTERS})
+    fields: dict[str, Any] = {"page_id": page_id}
+    if delta.last_at is not None:
+        fields["updated_at"] = delta.last_at.astimezone(UTC).isoformat()
+    if delta.owner_id is not None:
+        fields["owner_id"] = delta.owner_id
+    if delta.deleted:
+        fields["deleted"] = True
+    for name, value in fields.items():
+        names[f"#{name}"], values[f":{name}"] = name, value
+        sets.append(f"#{name} = :{name}")
+    return list(COUNTERS)
+
+
+def _item_writes(events: Sequence[FoldedEvent]) -> list[_ItemWrite]:
+    """Group a batch by item (TOTAL, each DAY#, each REPLIES#), parts in log order."""
+    unique = sorted({e.event_id: e for e in events}.values(), key=lambda e: e.position)
+    writes: dict[tuple[int, date | None, int | None], _ItemWrite] = {}
+    for event in unique:
+        for page_id, delta in event.effects.items():
+            for day in [None, *delta.daily]:
+                key = (page_id, day, delta.via)
+                item = writes.setdefault(key, _ItemWrite(page_id, day, delta.via, []))
+                item.parts.append((event.position, delta))
+    return list(writes.values())
+
+
+def _applied_position(exc: ClientError) -> int | None:
+    """The item's position returned by a failed conditional write (0 for a missing item)."""
+    item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+    if item is None:
+        return None
+    value = item.get(POSITION, 0)
+    return int(value["N"]) if isinstance(value, dict) else int(value)
 
 
 def _page_key(page_id: int) -> str:
     return f"PAGE#{page_id}"
-
-
-def _total_update(table: str, page_id: int, delta: PageDelta) -> dict[str, Any]:
-    names = {f"#{c}": c for c in COUNTERS}
-    values: dict[str, Any] = {f":{c}": delta.counters[c] for c in COUNTERS}
-    sets = ["#page_id = :page_id"]
-    names["#page_id"], values[":page_id"] = "page_id", page_id
-    if delta.last_at is not None:
-        sets.append("#updated_at = :updated_at")
-        names["#updated_at"], values[":updated_at"] = "updated_at", delta.last_at.astimezone(UTC).isoformat()
-    if delta.owner_id is not None:
-        sets.append("#owner_id = :owner_id")
-        names["#owner_id"], values[":owner_id"] = "owner_id", delta.owner_id
-    if delta.deleted:
-        sets.append("#deleted = :deleted")
-        names["#deleted"], values[":deleted"] = "deleted", True
-    adds = ", ".join(f"#{c} :{c}" for c in COUNTERS)
-    return {
-        "Update": {
-            "TableName": table,
-            "Key": {"pk": _page_key(page_id), "sk": "TOTAL"},
-            "UpdateExpression": f"ADD {adds} SET {', '.join(sets)}",
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-        }
-    }
-
-
-def _daily_update(table: str, page_id: int, day: date, bucket: dict[str, int]) -> dict[str, Any]:
-    return {
-        "Update": {
-            "TableName": table,
-            "Key": {"pk": _page_key(page_id), "sk": f"DAY#{day.isoformat()}"},
-            "UpdateExpression": "ADD " + ", ".join(f"#{c} :{c}" for c in DAILY_COUNTERS),
-            "ExpressionAttributeNames": {f"#{c}": c for c in DAILY_COUNTERS},
-            "ExpressionAttributeValues": {f":{c}": bucket[c] for c in DAILY_COUNTERS},
-        }
-    }
 
 
 def _number(item: dict[str, Any], name: str) -> int:
@@ -371,10 +407,12 @@ def _number(item: dict[str, Any], name: str) -> int:
     return max(0, int(value))
 
 
-def _page_stats(page_id: int, total: dict[str, Any], days: list[dict[str, Any]]) -> PageStats:
+def _page_stats(
+    page_id: int, total: dict[str, Any], replies_from_others: int, days: list[dict[str, Any]]
+) -> PageStats:
     daily = [
         DailyStats(
-            date=date.fromisoformat(str(d["sk"]).removeprefix("DAY#")),
+            date=date.fromisoformat(str(d["sk"]).removeprefix(DAY_PREFIX)),
             posts=_number(d, "posts"),
             likes=_number(d, "likes"),
             followers=_number(d, "followers"),
@@ -388,7 +426,7 @@ def _page_stats(page_id: int, total: dict[str, Any], days: list[dict[str, Any]])
         followers=_number(total, "followers"),
         follow_requests=_number(total, "follow_requests"),
         likes=_number(total, "likes"),
-        replies=_number(total, "replies"),
+        replies=max(0, int(total.get("replies", 0)) + replies_from_others),
         updated_at=datetime.fromisoformat(str(total["updated_at"])),
         daily=daily,
     )

@@ -19,10 +19,9 @@ class Settings(BaseSettings):
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
 
-    # Table names are "<prefix>page-stats-<generation>", "<prefix>processed-events-<generation>"
-    # and "<prefix>stats-meta" (which points at the active generation).
+    # Table names are "<prefix>page-stats-<generation>" and "<prefix>stats-meta" (which points
+    # at the active generation).
     stats_table_prefix: str = "innotter-"
-    stats_dedupe_ttl_seconds: int = Field(default=30 * 24 * 3600, gt=0)
     stats_meta_refresh_seconds: float = Field(default=1.0, gt=0)
     stats_daily_days: int = Field(default=366, gt=0, le=3660)
 

@@ -23,7 +23,6 @@ from moto.server import ThreadedMotoServer
 
 from stats_ms.auth import key_id
 from stats_ms.aws import dynamodb_resource
-from stats_ms.fold import effects_of
 from stats_ms.repository import FoldedEvent, StatsRepository
 from stats_ms.settings import Settings
 
@@ -135,7 +134,7 @@ def token_for(keys: KeyPair) -> Callable[..., str]:
 
 
 def folded(*envelopes: Any) -> list[FoldedEvent]:
-    return [FoldedEvent(event_id=str(e.event_id), effects=effects_of(e)) for e in envelopes]
+    return [FoldedEvent.of(e) for e in envelopes]
 
 
 async def eventually(condition: Callable[[], Awaitable[bool]], seconds: float = 20.0) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from events.topology import Topology, declare_topology, delete_topology
 from stats_ms.consumer import StatsConsumer, consume
+from stats_ms.repository import Generations
 from stats_ms.tests import builders as b
 from stats_ms.tests.conftest import eventually
 
@@ -27,14 +28,20 @@ def message(body: bytes, message_id: str = "m") -> mock.MagicMock:
     return msg
 
 
+def fake_repo(**apply) -> mock.MagicMock:
+    repo = mock.MagicMock(apply=mock.AsyncMock(**apply))
+    repo.generations = mock.AsyncMock(return_value=Generations(active="g0", building=None))
+    repo.settings.stats_meta_refresh_seconds = 0.01
+    return repo
+
+
 def good(envelope) -> mock.MagicMock:
     return message(envelope.model_dump_json().encode(), str(envelope.event_id))
 
 
 async def test_valid_messages_are_acked_after_the_write():
     order: list[str] = []
-    repo = mock.MagicMock()
-    repo.apply = mock.AsyncMock(side_effect=lambda events: order.append(f"write {len(events)}"))
+    repo = fake_repo(side_effect=lambda events: order.append(f"write {len(events)}"))
     msgs = [good(b.page_created(1, 7)), good(b.post_created(10, 1, 7))]
     for m in msgs:
         m.ack.side_effect = lambda: order.append("ack")
@@ -56,7 +63,7 @@ async def test_valid_messages_are_acked_after_the_write():
     ],
 )
 async def test_poison_is_rejected_without_requeue_and_the_rest_goes_on(body, caplog):
-    repo = mock.MagicMock(apply=mock.AsyncMock())
+    repo = fake_repo()
     poison, fine = message(body, "poison"), good(b.page_created(1, 7))
     await StatsConsumer(repo, batch_limit=10).handle_batch([poison, fine], asyncio.Event())
     poison.reject.assert_awaited_once_with(requeue=False)
@@ -67,7 +74,7 @@ async def test_poison_is_rejected_without_requeue_and_the_rest_goes_on(body, cap
 
 
 async def test_a_failing_write_is_retried_and_acked_only_once_it_succeeds():
-    repo = mock.MagicMock(apply=mock.AsyncMock(side_effect=[RuntimeError("dynamodb down"), None]))
+    repo = fake_repo(side_effect=[RuntimeError("dynamodb down"), None])
     msg = good(b.page_created(1, 7))
     await StatsConsumer(repo, batch_limit=10).handle_batch([msg], asyncio.Event())
     assert repo.apply.await_count == 2
@@ -75,13 +82,26 @@ async def test_a_failing_write_is_retried_and_acked_only_once_it_succeeds():
 
 
 async def test_stopping_during_an_outage_leaves_messages_unacked():
-    repo = mock.MagicMock(apply=mock.AsyncMock(side_effect=RuntimeError("dynamodb down")))
+    repo = fake_repo(side_effect=RuntimeError("dynamodb down"))
     msg = good(b.page_created(1, 7))
     stop = asyncio.Event()
     stop.set()
     await StatsConsumer(repo, batch_limit=10).handle_batch([msg], stop)
     msg.ack.assert_not_awaited()
     msg.reject.assert_not_awaited()
+
+
+async def test_writes_are_held_while_a_rebuild_runs():
+    repo = fake_repo()
+    building = Generations(active="g0", building="g1")
+    repo.generations.side_effect = [building, building, Generations(active="g1", building=None)]
+    msg = good(b.page_created(1, 7))
+    consumer = StatsConsumer(repo, batch_limit=10)
+    await consumer.handle_batch([msg], asyncio.Event())
+    assert repo.generations.await_count == 3
+    repo.apply.assert_awaited_once()
+    msg.ack.assert_awaited_once()
+    assert not consumer.holding.is_set()
 
 
 # --- with the real broker ---------------------------------------------------------------------

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+from unittest import mock
 
 import pytest
 
+from stats_ms.consumer import StatsConsumer
 from stats_ms.rebuild import begin, finish, fold_into, main, rebuild
+from stats_ms.repository import StatsRepository
 from stats_ms.tests import builders as b
 from stats_ms.tests.conftest import folded
 
@@ -61,18 +65,38 @@ async def test_bad_lines_are_skipped_and_counted(repo, settings):
     assert (report.read, report.folded, report.skipped) == (3, 1, 2)
 
 
-async def test_events_folded_live_during_a_rebuild_count_once(repo, settings):
+def message(envelope) -> mock.MagicMock:
+    msg = mock.MagicMock(body=envelope.model_dump_json().encode(), message_id=str(envelope.event_id))
+    msg.ack, msg.reject = mock.AsyncMock(), mock.AsyncMock()
+    return msg
+
+
+async def test_the_consumer_holds_during_a_rebuild_and_nothing_is_lost_or_doubled(repo, settings):
     events = history()
     exported, late = events[:8], events[8:]
     for event in exported:
         await repo.apply(folded(event))
+    before = await snapshot(repo)
     await begin(repo, settings)
-    # The consumer keeps going: one event is both in the export and folded live, the rest only live.
-    for event in [exported[-1], *late]:
-        await repo.apply(folded(event))
-    live = await snapshot(repo)
+
+    # The consumer receives one event the export also holds, and the later ones.
+    consumer = StatsConsumer(repo, batch_limit=100)
+    held = [message(e) for e in [exported[-1], *late]]
+    task = asyncio.create_task(consumer.handle_batch(held, asyncio.Event()))
+    await asyncio.wait_for(consumer.holding.wait(), 10)
+    assert await snapshot(repo) == before  # the API keeps answering from the old tables
+    assert not any(m.ack.await_count for m in held)
+
     await finish(repo, ndjson(exported))
-    assert await snapshot(repo) == live
+    await asyncio.wait_for(task, 10)
+    assert all(m.ack.await_count == 1 for m in held)
+
+    expected = StatsRepository(
+        repo._db, settings.model_copy(update={"stats_table_prefix": "x" + settings.stats_table_prefix})
+    )
+    await expected.ensure_tables()
+    await expected.apply(folded(*events))
+    assert await snapshot(repo) == await snapshot(expected)
 
 
 async def test_finish_without_begin_refuses(repo):

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import random
+import uuid
 from datetime import UTC, date, datetime
+from unittest import mock
+
+from botocore.exceptions import ClientError
 
 from stats_ms.repository import StatsRepository
 from stats_ms.tests import builders as b
@@ -160,12 +164,58 @@ async def test_interleaving_pages_in_any_order_gives_the_same_figures(settings, 
         assert figures(await repo.page_stats(page)) == {**ZERO, "likes": 5}
 
 
-async def test_a_big_hot_batch_is_split_into_transactions(repo):
-    events = [b.page_created(1, 7)] + [b.post_liked(10, 1, 7, user_id=u) for u in range(120)]
+async def test_a_hot_page_batch_is_one_write_per_item(repo):
+    events = [b.page_created(1, 7)] + [b.post_liked(10, 1, 7, user_id=u) for u in range(150)]
     events += [b.page_created(p, 7) for p in range(100, 120)]
-    await apply(repo, *events)  # 141 dedupe records + 21 pages + 1 day: more than one transaction
-    assert figures(await repo.page_stats(1)) == {**ZERO, "likes": 120}
+    original, calls = repo._client.update_item, []
+
+    async def counted(**kwargs):
+        calls.append(kwargs["Key"])
+        return await original(**kwargs)
+
+    with mock.patch.object(repo._client, "update_item", counted):
+        await apply(repo, *events)
+    assert len(calls) == 1 + 1 + 20  # page 1's total and its day bucket, 20 other pages
+    assert figures(await repo.page_stats(1)) == {**ZERO, "likes": 150}
     assert all([await repo.page_stats(p) is not None for p in range(100, 120)])
+
+
+async def test_replies_from_another_page_in_any_order(repo):
+    parent, replier = [b.page_created(1, 7), b.post_created(10, 1, 7)], [b.page_created(2, 8)]
+    replies = [b.post_created(20 + i, 2, 8, reply_to=(10, 1)) for i in range(3)]
+    replies.append(b.post_deleted(20, 2, 8, reply_to=(10, 1)))
+    own_reply = b.post_created(11, 1, 7, reply_to=(10, 1))  # a reply under its own post
+    # The replying page's events, with positions after the parent's, arrive first.
+    await apply(repo, *replier, *replies)
+    await apply(repo, *parent)
+    await apply(repo, own_reply)
+    assert figures(await repo.page_stats(1)) == {**ZERO, "posts": 2, "replies": 3}
+    assert figures(await repo.page_stats(2)) == {**ZERO, "posts": 2}
+
+
+async def test_an_event_older_than_what_an_item_has_seen_is_a_duplicate(repo):
+    created, liked = b.page_created(1, 7), b.post_liked(10, 1, 7, user_id=3)
+    await apply(repo, created, liked)
+    republished = liked.model_copy(update={"event_id": uuid.uuid4()})  # same position, new id
+    await apply(repo, republished)
+    assert figures(await repo.page_stats(1)) == {**ZERO, "likes": 1}
+
+
+async def test_the_item_position_is_asked_for_when_the_failed_write_does_not_return_it(repo):
+    events = folded(b.page_created(1, 7), b.post_liked(10, 1, 7, user_id=3))
+    await repo.apply(events[:1])
+    original = repo._client.update_item
+
+    async def without_item(**kwargs):
+        try:
+            return await original(**kwargs)
+        except ClientError as exc:
+            exc.response.pop("Item", None)
+            raise
+
+    with mock.patch.object(repo._client, "update_item", side_effect=without_item):
+        await repo.apply(events)
+    assert figures(await repo.page_stats(1)) == {**ZERO, "likes": 1}
 
 
 async def test_daily_buckets(repo):
@@ -189,23 +239,9 @@ async def test_daily_buckets(repo):
     assert stats.updated_at == day_2
 
 
-async def test_ensure_tables_is_idempotent_and_sets_a_ttl(repo, settings):
+async def test_ensure_tables_is_idempotent_and_on_demand(repo, settings):
     await repo.ensure_tables()
     generation = (await repo.generations(fresh=True)).active
-    client = repo._client
-    ttl = await client.describe_time_to_live(TableName=repo.dedupe_table(generation))
-    assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
-    table = await client.describe_table(TableName=repo.stats_table(generation))
+    table = await repo._client.describe_table(TableName=repo.stats_table(generation))
     assert table["Table"]["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    record = await client.scan(TableName=repo.dedupe_table(generation))
-    assert record["Items"] == []
-
-
-async def test_dedupe_records_carry_an_expiry(repo, settings):
-    await apply(repo, b.page_created(1, 7))
-    generation = (await repo.generations()).active
-    items = (await repo._client.scan(TableName=repo.dedupe_table(generation)))["Items"]
-    assert len(items) == 1
-    assert (
-        int(items[0]["expires_at"]) > datetime.now(UTC).timestamp() + settings.stats_dedupe_ttl_seconds - 60
-    )
+    assert [k["AttributeName"] for k in table["Table"]["KeySchema"]] == ["pk", "sk"]
