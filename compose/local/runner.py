@@ -509,16 +509,18 @@ def summary(cfg: Config) -> str:
 
 @contextlib.contextmanager
 def stop_on_signals(cfg: Config) -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt so Ctrl-C and `kill` both stop the stack cleanly."""
+    """Turn SIGINT and SIGTERM into KeyboardInterrupt so Ctrl-C and `kill` both stop the stack cleanly."""
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    # SIGINT explicitly too: a shell starting the runner in the background sets it to "ignore".
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def watch(cfg: Config, running: dict[str, Running]) -> None:
