@@ -1,10 +1,11 @@
 """The DynamoDB side: table layout, exactly-once folding, reads. Only this module knows the keys.
 
 Layout (one *generation* of tables; a rebuild fills a fresh generation and switches to it):
-- `<prefix>page-stats-<gen>`: pk "PAGE#<id>"; sk "TOTAL" holds the current figures and the
-  owner, sk "DAY#<yyyy-mm-dd>" one daily bucket, sk "REPLIES#<page id>" the replies another
-  page wrote under this page's posts (added to the total on read). Two Queries of the page's
-  partition read its whole answer.
+- `<prefix>page-stats-<gen>`: pk "PAGE#<id>"; sk "TOTAL" holds the current figures, the
+  owner and the daily buckets (attributes "day#<yyyy-mm-dd>#<counter>", so that a batch costs
+  one write per page); sk "REPLIES#<page id>" the replies another page wrote under this
+  page's posts (added on read). One Query of the page's partition reads its whole answer.
+  The daily attributes grow by ~70 bytes per active day: years below DynamoDB's 400 KB.
 - `<prefix>stats-meta`: the item "tables" names the active generation and, during a rebuild,
   the generation being built.
 
@@ -42,7 +43,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from events.contracts import EventEnvelope
-from stats_ms.fold import COUNTERS, DAILY_COUNTERS, Effects, PageDelta, effects_of, merge_effects
+from stats_ms.fold import DAILY_COUNTERS, Effects, PageDelta, effects_of, merge_effects
 from stats_ms.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ logger = logging.getLogger(__name__)
 META_KEY = "tables"
 INITIAL_GENERATION = "g0"
 POSITION = "applied_position"
-DAY_PREFIX = "DAY#"
+DAY_PREFIX = "day#"
 REPLIES_PREFIX = "REPLIES#"
 MAX_PARALLEL_WRITES = 16
 TABLE_ACTIVE_TIMEOUT_SECONDS = 120.0
@@ -275,17 +276,17 @@ class StatsRepository:
     async def page_stats(self, page_id: int) -> PageStats | None:
         """The page's figures, or None for a page never heard of (or deleted)."""
         table = self.stats_table((await self.generations()).active)
-        totals, days = await asyncio.gather(self._totals(table, page_id), self._days(table, page_id))
-        if not totals or totals[-1]["sk"] != "TOTAL":
+        items = await self._page_items(table, page_id)
+        if not items or items[-1]["sk"] != "TOTAL":
             return None
-        total = totals[-1]
+        total = items[-1]
         if "owner_id" not in total or total.get("deleted"):
             return None
-        replies_from_others = sum(int(item.get("replies", 0)) for item in totals[:-1])
-        return _page_stats(page_id, total, replies_from_others, days)
+        replies_from_others = sum(int(item.get("replies", 0)) for item in items[:-1])
+        return _page_stats(page_id, total, replies_from_others, self.settings.stats_daily_days)
 
-    async def _totals(self, table: str, page_id: int) -> list[dict[str, Any]]:
-        """The REPLIES# items and then the TOTAL item ("REPLIES#" < "TOTAL" in key order)."""
+    async def _page_items(self, table: str, page_id: int) -> list[dict[str, Any]]:
+        """The page's REPLIES# items, then its TOTAL ("REPLIES#" < "TOTAL"): one query as a rule."""
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": table,
@@ -299,18 +300,6 @@ class StatsRepository:
                 return items
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    async def _days(self, table: str, page_id: int) -> list[dict[str, Any]]:
-        """The newest daily buckets, newest first."""
-        response = await self._client.query(
-            TableName=table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :day)",
-            ExpressionAttributeValues={":pk": _page_key(page_id), ":day": DAY_PREFIX},
-            ScanIndexForward=False,
-            Limit=self.settings.stats_daily_days,
-        )
-        items: list[dict[str, Any]] = response.get("Items", [])
-        return items
-
 
 Part = tuple[int, PageDelta]
 
@@ -320,18 +309,13 @@ class _ItemWrite:
     """The parts (position, delta) of a batch that touch one item, in log order."""
 
     page_id: int
-    day: date | None
     via: int | None
     parts: list[Part]
 
     @property
     def key(self) -> dict[str, str]:
-        if self.via is not None:
-            return {"pk": _page_key(self.page_id), "sk": f"{REPLIES_PREFIX}{self.via}"}
-        return {
-            "pk": _page_key(self.page_id),
-            "sk": "TOTAL" if self.day is None else f"{DAY_PREFIX}{self.day}",
-        }
+        sk = "TOTAL" if self.via is None else f"{REPLIES_PREFIX}{self.via}"
+        return {"pk": _page_key(self.page_id), "sk": sk}
 
     def update(self, parts: list[Part]) -> dict[str, Any]:
         """The conditional UpdateItem arguments folding `parts` into this item."""
@@ -339,18 +323,16 @@ class _ItemWrite:
         names = {"#pos": POSITION}
         values: dict[str, Any] = {":first": parts[0][0], ":last": parts[-1][0]}
         sets = ["#pos = :last"]
-        if self.via is not None:
-            adds = ["replies"]
-            values[":replies"] = merged.counters["replies"]
-        elif self.day is None:
+        if self.via is None:
             adds = _total_changes(self.page_id, merged, names, values, sets)
         else:
-            adds = list(DAILY_COUNTERS)
-            values.update({f":{c}": merged.daily.get(self.day, {}).get(c, 0) for c in adds})
-        names.update({f"#{c}": c for c in adds})
+            adds = {"replies": merged.counters["replies"]}
+        for i, (name, amount) in enumerate(adds.items()):
+            names[f"#a{i}"], values[f":a{i}"] = name, amount
         return {
             "Key": self.key,
-            "UpdateExpression": f"SET {', '.join(sets)} ADD " + ", ".join(f"#{c} :{c}" for c in adds),
+            "UpdateExpression": f"SET {', '.join(sets)} ADD "
+            + ", ".join(f"#a{i} :a{i}" for i in range(len(adds))),
             "ConditionExpression": "attribute_not_exists(#pos) OR #pos < :first",
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
@@ -360,9 +342,8 @@ class _ItemWrite:
 
 def _total_changes(
     page_id: int, delta: PageDelta, names: dict[str, str], values: dict[str, Any], sets: list[str]
-) -> list[str]:
-    """Fill the SET part of a TOTAL update; returns the counters to ADD."""
-    values.update({f":{c}": delta.counters[c] for c in COUNTERS})
+) -> dict[str, int]:
+    """Fill the SET part of a TOTAL update; returns the attributes to ADD (counters, daily)."""
     fields: dict[str, Any] = {"page_id": page_id}
     if delta.last_at is not None:
         fields["updated_at"] = delta.last_at.astimezone(UTC).isoformat()
@@ -373,19 +354,24 @@ def _total_changes(
     for name, value in fields.items():
         names[f"#{name}"], values[f":{name}"] = name, value
         sets.append(f"#{name} = :{name}")
-    return list(COUNTERS)
+    adds = dict(delta.counters)
+    for day, bucket in delta.daily.items():
+        adds.update({_daily_attribute(day, c): n for c, n in bucket.items() if n})
+    return adds
+
+
+def _daily_attribute(day: date, counter: str) -> str:
+    return f"{DAY_PREFIX}{day.isoformat()}#{counter}"
 
 
 def _item_writes(events: Sequence[FoldedEvent]) -> list[_ItemWrite]:
-    """Group a batch by item (TOTAL, each DAY#, each REPLIES#), parts in log order."""
+    """Group a batch by item (each page's TOTAL, each REPLIES#), parts in log order."""
     unique = sorted({e.event_id: e for e in events}.values(), key=lambda e: e.position)
-    writes: dict[tuple[int, date | None, int | None], _ItemWrite] = {}
+    writes: dict[tuple[int, int | None], _ItemWrite] = {}
     for event in unique:
         for page_id, delta in event.effects.items():
-            for day in [None, *delta.daily]:
-                key = (page_id, day, delta.via)
-                item = writes.setdefault(key, _ItemWrite(page_id, day, delta.via, []))
-                item.parts.append((event.position, delta))
+            item = writes.setdefault((page_id, delta.via), _ItemWrite(page_id, delta.via, []))
+            item.parts.append((event.position, delta))
     return list(writes.values())
 
 
@@ -407,18 +393,18 @@ def _number(item: dict[str, Any], name: str) -> int:
     return max(0, int(value))
 
 
-def _page_stats(
-    page_id: int, total: dict[str, Any], replies_from_others: int, days: list[dict[str, Any]]
-) -> PageStats:
-    daily = [
-        DailyStats(
-            date=date.fromisoformat(str(d["sk"]).removeprefix(DAY_PREFIX)),
-            posts=_number(d, "posts"),
-            likes=_number(d, "likes"),
-            followers=_number(d, "followers"),
-        )
-        for d in reversed(days)
-    ]
+def _daily(total: dict[str, Any], days: int) -> list[DailyStats]:
+    """The newest `days` daily buckets of a TOTAL item, oldest first."""
+    buckets: dict[str, dict[str, int]] = {}
+    for name, value in total.items():
+        if name.startswith(DAY_PREFIX):
+            day, _, counter = name.removeprefix(DAY_PREFIX).partition("#")
+            buckets.setdefault(day, dict.fromkeys(DAILY_COUNTERS, 0))[counter] = max(0, int(value))
+    newest = sorted(buckets)[-days:]
+    return [DailyStats(date=date.fromisoformat(day), **buckets[day]) for day in newest]
+
+
+def _page_stats(page_id: int, total: dict[str, Any], replies_from_others: int, days: int) -> PageStats:
     return PageStats(
         page_id=page_id,
         owner_id=int(total["owner_id"]),
@@ -428,7 +414,7 @@ def _page_stats(
         likes=_number(total, "likes"),
         replies=max(0, int(total.get("replies", 0)) + replies_from_others),
         updated_at=datetime.fromisoformat(str(total["updated_at"])),
-        daily=daily,
+        daily=_daily(total, days),
     )
 
 

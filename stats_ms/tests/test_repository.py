@@ -175,7 +175,7 @@ async def test_a_hot_page_batch_is_one_write_per_item(repo):
 
     with mock.patch.object(repo._client, "update_item", counted):
         await apply(repo, *events)
-    assert len(calls) == 1 + 1 + 20  # page 1's total and its day bucket, 20 other pages
+    assert len(calls) == 1 + 20  # page 1 (figures and its day bucket in one item), 20 other pages
     assert figures(await repo.page_stats(1)) == {**ZERO, "likes": 150}
     assert all([await repo.page_stats(p) is not None for p in range(100, 120)])
 
@@ -245,3 +245,13 @@ async def test_ensure_tables_is_idempotent_and_on_demand(repo, settings):
     table = await repo._client.describe_table(TableName=repo.stats_table(generation))
     assert table["Table"]["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert [k["AttributeName"] for k in table["Table"]["KeySchema"]] == ["pk", "sk"]
+
+
+async def test_only_the_newest_days_are_answered(repo):
+    repo.settings = repo.settings.model_copy(update={"stats_daily_days": 2})
+    days = [datetime(2026, 11, d, 12, tzinfo=UTC) for d in (20, 22, 21)]  # out of order on purpose
+    posts = [b.post_created(10 + i, 1, 7, at=at) for i, at in enumerate(days)]
+    await apply(repo, b.page_created(1, 7), *posts)
+    stats = await repo.page_stats(1)
+    assert stats is not None and stats.posts == 3
+    assert [d.date for d in stats.daily] == [date(2026, 11, 21), date(2026, 11, 22)]
