@@ -203,6 +203,10 @@ def test_search_finds_pages_and_users(world: dict[str, Any]) -> None:
     found = bob.expect("GET", "/api/v1/search/", 200, params={"q": f"carol{tag}"})
     assert [u["id"] for u in found["users"]] == [world["users"]["carol"].me["id"]]
     assert "email" not in found["users"][0] or found["users"][0]["email"] is None
+    # a private page's metadata is searchable by anyone (so people can ask to follow it)
+    carol = world["users"]["carol"]
+    found = carol.expect("GET", "/api/v1/search/", 200, params={"q": f"diary-{tag}"})
+    assert [p["id"] for p in found["pages"]] == [world["pages"]["priv"]["id"]]
 
 
 def test_staff_block_a_page_and_a_user_and_the_audit_shows_it(
@@ -227,8 +231,11 @@ def test_staff_block_a_page_and_a_user_and_the_audit_shows_it(
         timeout=15,
     )
     assert login.status_code == 403 and login.json()["error"]["code"] == "user_blocked"
-    found = bob.expect("GET", "/api/v1/search/", 200, params={"q": f"eve{world['tag']}"})
-    assert found["users"] == [] and found["pages"] == []
+    assert bob.expect("GET", "/api/v1/search/", 200, params={"q": f"eve{world['tag']}"})["users"] == []
+    # the blocked user's page disappears with them; the blocked page too
+    assert bob.expect("GET", "/api/v1/search/", 200, params={"q": f"eve-{world['tag']}"})["pages"] == []
+    assert bob.expect("GET", "/api/v1/search/", 200, params={"q": f"dave-{world['tag']}"})["pages"] == []
+    assert admin.expect("GET", "/api/v1/search/", 200, params={"q": f"dave-{world['tag']}"})["pages"]
 
     audit = admin.all_pages("/api/v1/audit/")
     kinds = {(e["type"], e["target_type"], str(e["target_id"])) for e in audit}
