@@ -111,6 +111,8 @@ SELECT id, page_id, created_at, false FROM posts_post;
 """
 
 FEEDS_SQL = f"""
+SET maintenance_work_mem = '512MB';
+SET work_mem = '256MB';
 ALTER TABLE projections_feedentry DROP CONSTRAINT IF EXISTS projections_feedentry_pkey;
 DROP INDEX IF EXISTS feed_entry_page_post_idx;
 INSERT INTO projections_feedentry (user_id, post_id, page_id, created_at)
@@ -118,12 +120,15 @@ SELECT f.follower_id, p.id, p.page_id, p.created_at
 FROM posts_post AS p JOIN pages_follow AS f ON f.page_id = p.page_id
 WHERE p.id > {POSTS - FEED_WINDOW} AND f.follower_id <= {USERS};
 INSERT INTO projections_feedentry (user_id, post_id, page_id, created_at)
-SELECT u, p.id, p.page_id, p.created_at
-FROM generate_series({USERS + 1}, {USERS + LIGHT_USERS}) AS u
-CROSS JOIN LATERAL (
-    SELECT id, page_id, created_at FROM posts_post
-    WHERE page_id IN (SELECT page_id FROM pages_follow WHERE follower_id = u)
-    ORDER BY id DESC LIMIT 800) AS p;
+SELECT user_id, id, page_id, created_at FROM (
+    SELECT f.follower_id AS user_id, p.id, p.page_id, p.created_at,
+           row_number() OVER (PARTITION BY f.follower_id ORDER BY p.id DESC) AS n
+    FROM pages_follow AS f
+    CROSS JOIN LATERAL (
+        SELECT id, page_id, created_at FROM posts_post WHERE page_id = f.page_id
+        ORDER BY id DESC LIMIT 800) AS p
+    WHERE f.follower_id BETWEEN {USERS + 1} AND {USERS + LIGHT_USERS}) AS ranked
+WHERE n <= 800;
 ALTER TABLE projections_feedentry ADD CONSTRAINT projections_feedentry_pkey PRIMARY KEY (user_id, post_id);
 CREATE INDEX feed_entry_page_post_idx ON projections_feedentry (page_id, post_id);
 VACUUM ANALYZE;
@@ -137,6 +142,9 @@ def build_dataset() -> None:
     started = time.perf_counter()
     psql(DATASET_SQL)
     log(f"dataset: users, pages, 5.04M follows, 1M posts in {time.perf_counter() - started:.0f}s")
+
+
+def build_feeds() -> None:
     started = time.perf_counter()
     psql(FEEDS_SQL)
     log(f"feeds built in {time.perf_counter() - started:.0f}s")
@@ -286,11 +294,15 @@ def e2e_lag(base: str, seconds: float = 15, rate: float = 20) -> dict[str, float
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--skip-dataset", action="store_true")
+    parser.add_argument("--skip-dataset", action="store_true", help="reuse users, pages, follows, posts")
+    parser.add_argument("--skip-feeds", action="store_true", help="reuse the built feeds too")
+    parser.add_argument("--relay-events", type=int, default=50_000)
     parser.add_argument("--read-seconds", type=float, default=20)
     args = parser.parse_args()
     if not args.skip_dataset:
         build_dataset()
+    if not args.skip_feeds:
+        build_feeds()
     setup_django()
     from django.conf import settings
 
@@ -300,7 +312,7 @@ def main() -> None:
 
     results: dict[str, object] = {}
     log("relay throughput")
-    results["relay"] = measure_relay(conninfo_from_settings(), settings.RABBITMQ_URL, 50_000)
+    results["relay"] = measure_relay(conninfo_from_settings(), settings.RABBITMQ_URL, args.relay_events)
     log(f"relay: {results['relay']}")
     psql(
         "INSERT INTO event_relay_cursor (name, position, updated_at) "
