@@ -10,7 +10,12 @@ from botocore.config import Config
 
 from stats_ms.settings import Settings
 
-_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
+_CONFIG = Config(
+    connect_timeout=2,
+    read_timeout=5,
+    retries={"max_attempts": 3, "mode": "standard"},
+    max_pool_connections=32,  # above the repository's parallel writes plus the API's reads
+)
 
 
 def dynamodb_resource(settings: Settings) -> AbstractAsyncContextManager[Any]:

@@ -53,7 +53,7 @@ class StatsConsumer:
             try:
                 folded.append(decode(message))
                 valid.append(message)
-            except ValueError as exc:  # json, contract validation, unknown type, out-of-range ids
+            except Exception as exc:  # json, contract validation, unknown type, out-of-range ids...
                 logger.error("dead-lettering message %s (%s): %s", message.message_id, message.type, exc)
                 await _settle(message.reject(requeue=False))
         if not await self._write(folded, stop):

@@ -14,12 +14,12 @@ Exactly once, by conditional writes (the tracking idea of eventsourcing's
 Every item carries `applied_position`, the highest log position folded into it, and each
 update is conditional on `applied_position < first position of the update`. The relay
 publishes in log order and the queue has a single active consumer, so an item only ever sees
-increasing positions; a redelivered or republished event fails the condition. Replies from
-another page are the one effect that crosses pages: they go to an item of their own per
-replying page, so each item still sees the events of one page only, in order, and the two
-pages' events may come in any order relative to each other. The failed
+increasing positions; a redelivered or republished event fails the condition. The failed
 write returns the item's position, the already-applied events are dropped and the rest is
 written again. Nothing is read before it is written, and no per-event record piles up.
+Replies from another page are the one effect that crosses pages: they go to an item of their
+own per replying page, so each item still sees one page's events only, in order, and the two
+pages' events may arrive in any order relative to each other.
 (Transactions with one dedupe record per event were tried first: on moto's server a
 transaction deep-copies each table it touches once per item, so it slowed down with the
 table size and could not keep up with 100 events/s.)
@@ -54,6 +54,7 @@ POSITION = "applied_position"
 DAY_PREFIX = "day#"
 REPLIES_PREFIX = "REPLIES#"
 MAX_PARALLEL_WRITES = 16
+WRITE_TIMEOUT_SECONDS = 15.0
 TABLE_ACTIVE_TIMEOUT_SECONDS = 120.0
 
 
@@ -257,7 +258,9 @@ class StatsRepository:
         parts = item.parts
         while parts:
             try:
-                await self._client.update_item(TableName=table, **item.update(parts))
+                # botocore's own timeouts leave waiting for a pooled connection unbounded.
+                async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
+                    await self._client.update_item(TableName=table, **item.update(parts))
                 return
             except ClientError as exc:
                 if _code(exc) != "ConditionalCheckFailedException":
