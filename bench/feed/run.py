@@ -131,7 +131,6 @@ SELECT user_id, id, page_id, created_at FROM (
 WHERE n <= 800;
 ALTER TABLE projections_feedentry ADD CONSTRAINT projections_feedentry_pkey PRIMARY KEY (user_id, post_id);
 CREATE INDEX feed_entry_page_post_idx ON projections_feedentry (page_id, post_id);
-VACUUM ANALYZE;
 """
 
 
@@ -147,6 +146,7 @@ def build_dataset() -> None:
 def build_feeds() -> None:
     started = time.perf_counter()
     psql(FEEDS_SQL)
+    psql("VACUUM ANALYZE")
     log(f"feeds built in {time.perf_counter() - started:.0f}s")
 
 
