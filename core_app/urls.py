@@ -1,13 +1,13 @@
 """Root URLs: the API under /api/v1/, health, OpenAPI schema and docs, the admin panel."""
 
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core_app.common.health import health
 from core_app.pages.stats import PageStatsView
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     re_path(r"^pages/(?P<page_id>[^/]+)/stats/?$", PageStatsView.as_view(), name="page-stats"),
     path("", include("core_app.users.urls")),
     path("", include("core_app.pages.urls")),
