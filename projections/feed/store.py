@@ -16,9 +16,9 @@ from django.db import connection
 
 # Trimming a user costs a scan of their newest FEED_MAX_ENTRIES entries, so each fan-out trims
 # only about one user in TRIM_EVERY (chosen by a hash of user and post, deterministic so a
-# rebuild trims exactly as live did). A feed therefore holds at most a few dozen entries over
+# rebuild trims exactly as live did). A feed therefore holds on average ~64 entries over
 # the cap; reads only ever look at the newest page of it.
-TRIM_EVERY = 32
+TRIM_EVERY = 128
 
 FANOUT_SQL = """
     INSERT INTO projections_feedentry (user_id, post_id, page_id, created_at)
