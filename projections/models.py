@@ -38,10 +38,8 @@ class FeedEntry(models.Model):
     page_id = models.BigIntegerField()
     created_at = models.DateTimeField()
 
-    class Meta:
-        indexes = [
-            models.Index(fields=["page_id", "post"], name="feed_entry_page_post_idx"),
-        ]
+    # No secondary index: fan-out inserts are the hot path, and removals go through the primary
+    # key with the page's audience (its followers and owner), which the projection knows.
 
 
 class FeedFollow(models.Model):

@@ -87,7 +87,7 @@ def on_post_deleted(event: PostDeleted, envelope: EventEnvelope, work: FeedWork)
         defaults={"deleted": True},
         create_defaults={"page_id": event.page_id, "created_at": envelope.occurred_at, "deleted": True},
     )
-    store.remove_post(event.page_id, event.post_id)
+    store.remove_post(event.post_id, _audience(_page(event.page_id, event.page_owner_id)))
 
 
 def on_follow_accepted(event: FollowAccepted, envelope: EventEnvelope, work: FeedWork) -> None:
@@ -101,7 +101,7 @@ def on_follow_accepted(event: FollowAccepted, envelope: EventEnvelope, work: Fee
 def _unfollow(page_id: int, owner_id: int, follower_id: int) -> None:
     FeedFollow.objects.filter(page_id=page_id, user_id=follower_id).delete()
     if follower_id != owner_id:
-        store.remove_page(page_id, user_id=follower_id)
+        store.remove_page(page_id, [follower_id])
 
 
 def on_follow_removed(event: FollowRemoved, envelope: EventEnvelope, work: FeedWork) -> None:
@@ -118,9 +118,9 @@ def on_follow_rejected(event: FollowRejected, envelope: EventEnvelope, work: Fee
 
 def on_page_blocked(event: PageBlocked, envelope: EventEnvelope, work: FeedWork) -> None:
     """A blocked page leaves every feed."""
-    _page(event.page_id, event.owner_id)
+    page = _page(event.page_id, event.owner_id)
     FeedPage.objects.filter(page_id=event.page_id).update(blocked=True)
-    store.remove_page(event.page_id)
+    store.remove_page(event.page_id, _audience(page))
 
 
 def on_page_unblocked(event: PageUnblocked, envelope: EventEnvelope, work: FeedWork) -> None:
@@ -132,10 +132,10 @@ def on_page_unblocked(event: PageUnblocked, envelope: EventEnvelope, work: FeedW
 
 def on_page_deleted(event: PageDeleted, envelope: EventEnvelope, work: FeedWork) -> None:
     """A deleted page leaves every feed for good."""
-    _page(event.page_id, event.owner_id)
+    page = _page(event.page_id, event.owner_id)
     FeedPage.objects.filter(page_id=event.page_id).update(deleted=True)
+    store.remove_page(event.page_id, _audience(page))
     FeedFollow.objects.filter(page_id=event.page_id).delete()
-    store.remove_page(event.page_id)
 
 
 def _owned_pages(user_id: int, page_ids: list[int]) -> list[FeedPage]:
@@ -148,7 +148,7 @@ def on_user_blocked(event: UserBlocked, envelope: EventEnvelope, work: FeedWork)
     """A blocked user's pages leave every feed."""
     for page in _owned_pages(event.user_id, event.page_ids):
         FeedPage.objects.filter(page_id=page.page_id).update(owner_blocked=True)
-        store.remove_page(page.page_id)
+        store.remove_page(page.page_id, _audience(page))
 
 
 def on_user_unblocked(event: UserUnblocked, envelope: EventEnvelope, work: FeedWork) -> None:

@@ -100,20 +100,19 @@ def trim_feeds(user_ids: Sequence[int]) -> None:
         cursor.execute(TRIM_SQL, {"cap": settings.FEED_MAX_ENTRIES, "user_ids": list(user_ids)})
 
 
-def remove_page(page_id: int, user_id: int | None = None) -> None:
-    """Remove a page's posts from every feed, or from one user's."""
-    sql = "DELETE FROM projections_feedentry WHERE page_id = %s"
-    params: list[int] = [page_id]
-    if user_id is not None:
-        sql += " AND user_id = %s"
-        params.append(user_id)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-
-
-def remove_post(page_id: int, post_id: int) -> None:
-    """Remove one post from every feed."""
+def remove_page(page_id: int, user_ids: Sequence[int]) -> None:
+    """Remove a page's posts from these users' feeds (primary-key range per user)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "DELETE FROM projections_feedentry WHERE page_id = %s AND post_id = %s", [page_id, post_id]
+            "DELETE FROM projections_feedentry WHERE user_id = ANY(%s::bigint[]) AND page_id = %s",
+            [list(user_ids), page_id],
+        )
+
+
+def remove_post(post_id: int, user_ids: Sequence[int]) -> None:
+    """Remove one post from these users' feeds (primary-key lookups)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM projections_feedentry WHERE user_id = ANY(%s::bigint[]) AND post_id = %s",
+            [list(user_ids), post_id],
         )
