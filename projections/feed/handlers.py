@@ -76,7 +76,10 @@ def on_post_created(event: PostCreated, envelope: EventEnvelope, work: FeedWork)
         # posts at read time from now on (the flag stays, so the read side is complete).
         FeedPage.objects.filter(page_id=page.page_id).update(read_time_merge=True)
         return
-    for chunk in chunked(_audience(page), settings.FEED_FANOUT_CHUNK):
+    # The owner's row goes in at once; followers in whole chunks (no one-row tail task).
+    store.fanout_to(post, [page.owner_id])
+    followers = [u for u in _audience(page) if u != page.owner_id]
+    for chunk in chunked(followers, settings.FEED_FANOUT_CHUNK):
         work.fanout(post, chunk)
 
 

@@ -115,7 +115,8 @@ def test_post_created_is_chunked_in_sorted_followers(feed_apply, settings) -> No
     from projections.tests.conftest import envelope_of
 
     apply_feed_event(envelope_of(payload), payload, work)
-    assert [c.args[1] for c in work.fanout.call_args_list] == [[1, 3], [4, 5]]
+    assert [c.args[1] for c in work.fanout.call_args_list] == [[3, 4], [5]]
+    assert feed_of(OWNER) == [100]  # the owner's own post is written at once
 
 
 def test_big_page_is_merged_at_read_time_not_fanned_out(feed_apply, settings) -> None:
