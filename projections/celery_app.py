@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from celery import Celery, bootsteps
+from celery import Celery, bootsteps, signals
 from django.conf import settings
 from kombu import Consumer, Exchange, Queue
 
@@ -79,3 +79,14 @@ class EventConsumerStep(bootsteps.ConsumerStep):
 
 
 app.steps["consumer"].add(EventConsumerStep)
+
+
+@signals.worker_init.connect
+def _without_mingle(sender: Any, **kwargs: Any) -> None:
+    """Skip the start-up sync with other workers (what `celery worker --without-mingle` does).
+
+    Mingle waits for one second of silence on the worker's connection, which the event consumer
+    sharing that connection never gives under load: a worker restarted during a burst of writes
+    would stay in mingle and never start consuming its tasks (feed fan-out, e-mail).
+    """
+    sender.options["without_mingle"] = True
