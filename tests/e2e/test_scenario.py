@@ -284,25 +284,31 @@ def test_new_post_emails_reach_followers_once(stack: Stack, world: dict[str, Any
 
 
 class Burst(threading.Thread):
-    """alice posts on the burst page and carol likes every other post, as fast as they can."""
+    """alice posts on the burst page and carol likes every other post, until told to stop."""
 
-    def __init__(self, alice: Client, carol: Client, page_id: int, count: int, tag: str) -> None:
+    def __init__(self, alice: Client, carol: Client, page_id: int, tag: str) -> None:
         super().__init__(daemon=True)
-        self.alice, self.carol, self.page_id, self.count, self.tag = alice, carol, page_id, count, tag
+        self.alice, self.carol, self.page_id, self.tag = alice, carol, page_id, tag
         self.post_ids: list[int] = []
         self.likes = 0
         self.error: BaseException | None = None
+        self.stop = threading.Event()
 
     def run(self) -> None:
         try:
-            for i in range(self.count):
-                post = self.alice.post(self.page_id, f"burst-{self.tag}-{i}")
+            while not self.stop.is_set():
+                post = self.alice.post(self.page_id, f"burst-{self.tag}-{len(self.post_ids)}")
                 self.post_ids.append(post["id"])
-                if i % 2 == 0:
+                if len(self.post_ids) % 2:
                     self.carol.expect("POST", f"/api/v1/posts/{post['id']}/like/", 200)
                     self.likes += 1
         except BaseException as exc:
             self.error = exc
+
+    def wait_for_more(self, count: int, what: str) -> None:
+        target = len(self.post_ids) + count
+        eventually(lambda: len(self.post_ids) >= target or self.error or not self.is_alive(), what)
+        assert self.error is None and self.is_alive(), f"the burst broke off: {self.error!r}"
 
 
 def test_killed_worker_and_consumer_lose_nothing_and_double_nothing(
@@ -312,24 +318,25 @@ def test_killed_worker_and_consumer_lose_nothing_and_double_nothing(
     alice, bob, carol = users["alice"], users["bob"], users["carol"]
     p1, p2 = pages["p1"]["id"], pages["p2"]["id"]
     old_pids = {name: stack.pid(name) for name in ("worker", "stats-consumer")}
-    burst = Burst(alice, carol, p2, count=60, tag=tag)
+    burst = Burst(alice, carol, p2, tag=tag)
     burst.start()
-    eventually(
-        lambda: len(burst.post_ids) >= 20 or burst.error or not burst.is_alive(), "the burst to get going"
-    )
-    assert burst.is_alive(), "the burst ended before the crash: make it longer"
-
-    stack.kill("worker")
-    stack.kill("stats-consumer")
-    assert not stack.is_running("worker") and not stack.is_running("stats-consumer")
-    # E-mail is at most once by design (a worker dying between claiming and sending one e-mail
-    # loses it rather than risking a second copy), so the e-mail-triggering posts are written
-    # while the worker is down: they must all be delivered once it is back, and only once.
-    mail_posts = [alice.post(p1, f"mail-{tag}-{i}: while the worker is down")["id"] for i in range(5)]
-    burst.join(timeout=120)
+    try:
+        burst.wait_for_more(20, "the burst to get going")
+        stack.kill("worker")
+        stack.kill("stats-consumer")
+        assert not stack.is_running("worker") and not stack.is_running("stats-consumer")
+        # E-mail is at most once by design (a worker dying between claiming and sending one
+        # e-mail loses it rather than risking a second copy), so the e-mail-triggering posts are
+        # written while the worker is down: all must be delivered once it is back, and only once.
+        mail_posts = [alice.post(p1, f"mail-{tag}-{i}: while the worker is down")["id"] for i in range(5)]
+        burst.wait_for_more(15, "writes while the worker and the consumer are down")
+        stack.restart("worker")
+        stack.restart("stats-consumer")
+        burst.wait_for_more(15, "writes after the restart")
+    finally:
+        burst.stop.set()
+        burst.join(timeout=60)
     assert burst.error is None and not burst.is_alive()
-    stack.restart("worker")
-    stack.restart("stats-consumer")
     assert {name: stack.pid(name) for name in old_pids} != old_pids
 
     # Consumers apply events in log order, so once the sentinels show, everything before has.
