@@ -13,3 +13,6 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 from core_app.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Static files are served from the apps in tests; no collected directory is needed.
+STATIC_ROOT = None  # type: ignore[assignment]
