@@ -17,3 +17,9 @@ def test_env_bool_treats_unset_and_empty_as_the_default(
     else:
         monkeypatch.setenv("INNOTTER_TEST_FLAG", raw)
     assert env_bool("INNOTTER_TEST_FLAG", default) is expected
+
+
+def test_admin_static_files_are_served_without_collectstatic(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/static/admin/css/base.css")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).strip()
