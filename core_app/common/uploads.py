@@ -6,14 +6,18 @@ The client talks to AWS only through `settings.AWS_ENDPOINT_URL` (moto's server 
 from __future__ import annotations
 
 import enum
+import logging
 import uuid
-from functools import lru_cache
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache, partial
 from typing import IO, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
 from PIL import Image
 
 from core_app.common.exceptions import (
@@ -22,6 +26,8 @@ from core_app.common.exceptions import (
     ServiceUnavailable,
     UnsupportedMediaType,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class ImageKind(enum.Enum):
@@ -120,6 +126,31 @@ def store_image(upload: UploadedFile, *, prefix: str) -> str:
     except (BotoCoreError, ClientError) as exc:
         raise ServiceUnavailable("The file store is unavailable.") from exc
     return key
+
+
+def delete_image(key: str) -> None:
+    """Remove a stored object; a failure only orphans it, so it is logged, not raised."""
+    try:
+        s3_client().delete_object(Bucket=settings.S3_BUCKET, Key=key)
+    except (BotoCoreError, ClientError):
+        logger.warning("could not delete %s from the file store; it stays orphaned", key)
+
+
+@contextmanager
+def image_replacement(upload: UploadedFile, *, prefix: str, old_key: str) -> Iterator[str]:
+    """Store a new image for the caller's transaction to point at, and keep the bucket clean.
+
+    If the block raises, the new object is deleted again; once the transaction commits, the
+    replaced object (`old_key`) is deleted. Must be used inside `transaction.atomic`.
+    """
+    key = store_image(upload, prefix=prefix)
+    try:
+        yield key
+    except BaseException:
+        delete_image(key)
+        raise
+    if old_key:
+        transaction.on_commit(partial(delete_image, old_key))
 
 
 def image_url(key: str) -> str | None:

@@ -17,7 +17,7 @@ from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from core_app.common.exceptions import ValidationFailed
-from core_app.common.uploads import store_image
+from core_app.common.uploads import image_replacement
 from core_app.pages.errors import AdminOnly, PageUuidTaken, TagNotOnPage, ensure_owner, ensure_staff
 from core_app.pages.follows import (
     accept_pending_follows,
@@ -323,11 +323,13 @@ def page_tag_remove(*, page: Page, actor: User, name: str) -> Page:
 def page_image_set(*, page: Page, actor: User, upload: UploadedFile) -> Page:
     """Store a new page image (owner only); appends `page.image_changed`."""
     ensure_owner(page, actor)
-    key = store_image(upload, prefix=f"pages/{page.pk}")
     page = Page.objects.select_for_update().get(pk=page.pk)
-    page.image_key = key
-    page.save(update_fields=["image_key", "updated_at"])
-    append_event(PageImageChanged(page_id=page.pk, owner_id=page.owner_id, image_key=key), actor_id=actor.pk)
+    with image_replacement(upload, prefix=f"pages/{page.pk}", old_key=page.image_key) as key:
+        page.image_key = key
+        page.save(update_fields=["image_key", "updated_at"])
+        append_event(
+            PageImageChanged(page_id=page.pk, owner_id=page.owner_id, image_key=key), actor_id=actor.pk
+        )
     return page
 
 

@@ -25,7 +25,7 @@ from core_app.common.exceptions import (
     UserBlocked,
     ValidationFailed,
 )
-from core_app.common.uploads import store_image
+from core_app.common.uploads import image_replacement
 from core_app.users.models import STAFF_ROLES, RefreshSession, Role, User
 from events import contracts
 from events.append import append_event
@@ -119,11 +119,11 @@ def user_update(*, user: User, data: dict[str, Any]) -> User:
 @transaction.atomic
 def user_set_avatar(*, user: User, upload: UploadedFile) -> User:
     """Validate and store an avatar image, then point the user at it."""
-    key = store_image(upload, prefix=f"avatars/users/{user.pk}")
     user = User.objects.select_for_update().get(pk=user.pk)
-    user.avatar_key = key
-    user.save(update_fields=["avatar_key"])
-    append_event(contracts.UserAvatarChanged(user_id=user.pk, avatar_key=key), actor_id=user.pk)
+    with image_replacement(upload, prefix=f"avatars/users/{user.pk}", old_key=user.avatar_key) as key:
+        user.avatar_key = key
+        user.save(update_fields=["avatar_key"])
+        append_event(contracts.UserAvatarChanged(user_id=user.pk, avatar_key=key), actor_id=user.pk)
     return user
 
 

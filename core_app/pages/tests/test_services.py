@@ -207,7 +207,7 @@ def test_page_tag_add_over_limit(owner):
 
 def test_page_image_set_stores_and_appends(page, owner):
     upload = mock.sentinel.upload
-    with mock.patch("core_app.pages.services.store_image", return_value="pages/1/x.png") as store:
+    with mock.patch("core_app.common.uploads.store_image", return_value="pages/1/x.png") as store:
         services.page_image_set(page=page, actor=owner, upload=upload)
     store.assert_called_once_with(upload, prefix=f"pages/{page.pk}")
     page.refresh_from_db()
@@ -218,7 +218,7 @@ def test_page_image_set_stores_and_appends(page, owner):
 
 
 def test_page_image_set_by_other_user_stores_nothing(page):
-    with mock.patch("core_app.pages.services.store_image") as store, pytest.raises(NotPageOwner):
+    with mock.patch("core_app.common.uploads.store_image") as store, pytest.raises(NotPageOwner):
         services.page_image_set(page=page, actor=UserFactory(), upload=mock.sentinel.upload)
     store.assert_not_called()
 

@@ -160,7 +160,7 @@ def test_put_avatar_without_file_is_400(user_client, fmt) -> None:
 
 
 def test_put_avatar_when_s3_is_down_is_503_and_nothing_changes(user_client, user) -> None:
-    with mock.patch("core_app.users.services.store_image", side_effect=ServiceUnavailable()):
+    with mock.patch("core_app.common.uploads.store_image", side_effect=ServiceUnavailable()):
         response = user_client.put(AVATAR, {"file": image_upload("a.png", image_bytes())}, format="multipart")
     assert response.status_code == 503
     user.refresh_from_db()

@@ -72,7 +72,7 @@ class TestRegisterAndProfile:
     def test_set_avatar_stores_then_appends(self) -> None:
         user = UserFactory()
         key = f"avatars/users/{user.pk}/abc.png"
-        with mock.patch("core_app.users.services.store_image", return_value=key) as store:
+        with mock.patch("core_app.common.uploads.store_image", return_value=key) as store:
             services.user_set_avatar(user=user, upload=image_upload())
         store.assert_called_once()
         assert store.call_args.kwargs == {"prefix": f"avatars/users/{user.pk}"}
