@@ -8,7 +8,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from core_app.common.auth.tokens import issue_access_token
-from core_app.testing.factories import AdminFactory, ModeratorFactory, UserFactory
+from core_app.pages.models import Page
+from core_app.testing.factories import AdminFactory, ModeratorFactory, PageFactory, UserFactory
 from core_app.users.models import User
 
 
@@ -52,3 +53,19 @@ def admin_user(db: None) -> User:
 @pytest.fixture
 def user_client(user: User, client_for: Callable[[User], APIClient]) -> APIClient:
     return client_for(user)
+
+
+@pytest.fixture
+def owner(db: None) -> User:
+    """The owner of `page` and `private_page`."""
+    return UserFactory()
+
+
+@pytest.fixture
+def page(owner: User) -> Page:
+    return PageFactory(owner=owner)
+
+
+@pytest.fixture
+def private_page(owner: User) -> Page:
+    return PageFactory(owner=owner, is_private=True)

@@ -7,6 +7,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from core_app.common.admin_site import InnotterAdminSite
+from core_app.testing.events import stored_events
 from core_app.testing.factories import AdminFactory, ModeratorFactory, PageFactory, UserFactory
 from core_app.users.models import Role, User
 from events.models import StoredEvent
@@ -22,8 +23,7 @@ def _client(user: User) -> Client:
     return client
 
 
-def _events(type_: str) -> list[StoredEvent]:
-    return list(StoredEvent.objects.filter(type=type_).order_by("position"))
+_events = stored_events
 
 
 def _action(client: Client, action: str, users: list[User], **extra: str):

@@ -7,6 +7,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from core_app.common.auth.tokens import decode
+from core_app.testing.events import stored_events
 from core_app.testing.factories import UserFactory
 from core_app.users.models import RefreshSession, Role, User
 from events.models import StoredEvent
@@ -20,8 +21,7 @@ REFRESH = "/api/v1/auth/refresh"
 LOGOUT = "/api/v1/auth/logout"
 
 
-def _events(type_: str) -> list[StoredEvent]:
-    return list(StoredEvent.objects.filter(type=type_).order_by("position"))
+_events = stored_events
 
 
 def _login(api_client, email: str, password: str = PASSWORD):

@@ -6,10 +6,10 @@ import pytest
 from django.test import override_settings
 
 from core_app.common.exceptions import ServiceUnavailable
+from core_app.testing.events import stored_events
 from core_app.testing.factories import PageFactory, UserFactory
 from core_app.testing.images import emulated_s3, image_bytes, image_upload, stored_object
 from core_app.users.models import RefreshSession, Role, User
-from events.models import StoredEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -18,8 +18,7 @@ AVATAR = "/api/v1/users/me/avatar"
 PUBLIC_FIELDS = {"id", "username", "first_name", "last_name", "role", "avatar_url", "is_blocked"}
 
 
-def _events(type_: str) -> list[StoredEvent]:
-    return list(StoredEvent.objects.filter(type=type_).order_by("position"))
+_events = stored_events
 
 
 def _error(response) -> str:

@@ -16,6 +16,7 @@ from core_app.common.exceptions import (
     UserBlocked,
     ValidationFailed,
 )
+from core_app.testing.events import stored_events
 from core_app.testing.factories import AdminFactory, ModeratorFactory, PageFactory, UserFactory
 from core_app.testing.images import image_upload
 from core_app.users import selectors, services
@@ -26,8 +27,7 @@ from events.models import StoredEvent
 PASSWORD = "Sup3r-secret-pass"
 
 
-def _events(type_: str) -> list[StoredEvent]:
-    return list(StoredEvent.objects.filter(type=type_).order_by("position"))
+_events = stored_events
 
 
 @pytest.mark.django_db
