@@ -12,8 +12,9 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from core_app.common.exceptions import ValidationFailed
+from core_app.common.ids import is_plain_int
+from core_app.common.pagination import parse_limit
 from core_app.feed.selectors import feed_list
-from core_app.posts.pagination import is_plain_int, strict_limit
 from core_app.posts.serializers import PostSerializer
 from core_app.users.models import User
 
@@ -51,7 +52,7 @@ class FeedViewSet(viewsets.GenericViewSet):
     )
     def list(self, request: Request) -> Response:
         assert isinstance(request.user, User)
-        limit = strict_limit(request)
+        limit = parse_limit(request)
         before = decode_cursor(request.query_params.get("cursor"))
         page = feed_list(viewer=request.user, before=before, limit=limit)
         data = PostSerializer(page.posts, many=True, context=self.get_serializer_context()).data

@@ -7,8 +7,8 @@ from typing import Any
 from rest_framework import serializers
 
 from core_app.common.fields import StrictCharField, StrictChoiceField
+from core_app.common.ids import is_plain_int
 from core_app.moderation.selectors import TARGET_TYPES
-from core_app.posts.pagination import is_plain_int
 from core_app.users.serializers import UserBriefSerializer
 from events.models import StoredEvent
 

@@ -7,7 +7,7 @@ from rest_framework import viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core_app.posts.pagination import strict_limit
+from core_app.common.pagination import parse_limit
 from core_app.posts.views import caller
 from core_app.search.selectors import page_search, user_search
 from core_app.search.serializers import SearchQuerySerializer, SearchResultSerializer
@@ -26,7 +26,7 @@ class SearchViewSet(viewsets.ViewSet):
         query = SearchQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         q: str = query.validated_data["q"]
-        limit = strict_limit(request)
+        limit = parse_limit(request)
         viewer = caller(request)
         result = {
             "pages": page_search(viewer=viewer, q=q, limit=limit),
