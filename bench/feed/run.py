@@ -299,7 +299,13 @@ def main() -> None:
     parser.add_argument("--skip-feeds", action="store_true", help="reuse the built feeds too")
     parser.add_argument("--relay-events", type=int, default=50_000)
     parser.add_argument("--read-seconds", type=float, default=20)
+    parser.add_argument(
+        "--only",
+        default="relay,read,fanout,lag",
+        help="comma-separated parts to run (relay, read, fanout, lag); default: all",
+    )
     args = parser.parse_args()
+    parts = set(args.only.split(","))
     if not args.skip_dataset:
         build_dataset()
     if not args.skip_feeds:
@@ -312,9 +318,10 @@ def main() -> None:
     from events.topology import declare_topology_sync, delete_topology
 
     results: dict[str, object] = {}
-    log("relay throughput")
-    results["relay"] = measure_relay(conninfo_from_settings(), settings.RABBITMQ_URL, args.relay_events)
-    log(f"relay: {results['relay']}")
+    if "relay" in parts:
+        log("relay throughput")
+        results["relay"] = measure_relay(conninfo_from_settings(), settings.RABBITMQ_URL, args.relay_events)
+        log(f"relay: {results['relay']}")
     psql(
         "INSERT INTO event_relay_cursor (name, position, updated_at) "
         f"SELECT '{settings.RELAY_NAME}', coalesce(max(position), 0), now() FROM event_log"
@@ -346,18 +353,21 @@ def main() -> None:
         wait_http(f"{base}/health")
         heavy = tokens_file(list(range(1, USERS + 1, 20)), "heavy")
         light = tokens_file(list(range(USERS + 1, USERS + LIGHT_USERS + 1, 2)), "light")
-        log("feed read, 500 follows")
-        results["feed_500_follows"] = feed_load(base, heavy, args.read_seconds)
-        log(f"{results['feed_500_follows']}")
-        log("feed read, 20 follows")
-        results["feed_20_follows"] = feed_load(base, light, args.read_seconds)
-        log(f"{results['feed_20_follows']}")
-        log("fan-out throughput")
-        results["fanout"] = fanout_throughput()
-        log(f"{results['fanout']}")
-        log("end-to-end lag")
-        results["e2e_lag"] = e2e_lag(base)
-        log(f"{results['e2e_lag']}")
+        if "read" in parts:
+            log("feed read, 500 follows")
+            results["feed_500_follows"] = feed_load(base, heavy, args.read_seconds)
+            log(f"{results['feed_500_follows']}")
+            log("feed read, 20 follows")
+            results["feed_20_follows"] = feed_load(base, light, args.read_seconds)
+            log(f"{results['feed_20_follows']}")
+        if "fanout" in parts:
+            log("fan-out throughput")
+            results["fanout"] = fanout_throughput()
+            log(f"{results['fanout']}")
+        if "lag" in parts:
+            log("end-to-end lag")
+            results["e2e_lag"] = e2e_lag(base)
+            log(f"{results['e2e_lag']}")
     finally:
         for process in processes:
             process.terminate()

@@ -1,24 +1,37 @@
 """The news-feed read: projection rows + read-time-merged pages, visibility re-checked, fixed queries.
 
-One query finds the page of post ids (keyset on post id, so it is stable while posts arrive):
-the caller's feed rows (a backward scan of the (user, post) primary key) united with the
-newest posts of followed pages that are merged at read time instead of fanned out. Both
-halves re-check visibility and the follow itself, so a blocked page, a deleted post or an
-unfollowed page never shows even before the projection has caught up. A second query loads
-the posts with the posts selector. The cost does not depend on how many pages are followed.
+A page of the feed costs two queries, whatever the number of follows:
+
+1. *Candidates*: the newest ids below the cursor from the caller's projection rows (a backward
+   scan of the `(user, post)` primary key that stops after the window: no join, no sort)
+   united with the newest posts of followed pages that are merged at read time instead of
+   fanned out.
+2. *Posts*: the candidates the caller may still read, with their pages, in one query that
+   re-checks visibility and the follow itself, so a blocked page, a deleted post or an
+   unfollowed page never shows even before the projection has caught up.
+
+The window is a few times the page size, so a handful of stale rows (the projection removes
+them soon after the change) cost nothing extra. Only when a whole window is stale does the read
+go on below it, with a wider window, for at most `MAX_ROUNDS` rounds; after that the page is
+returned short with a cursor below what was examined, so paging stays complete and the cost of
+one request stays bounded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.db import connection
 
-from core_app.pages.visibility import followed_page_ids, readable_posts_q
+from core_app.pages.models import FollowStatus
+from core_app.pages.visibility import feed_posts_q
 from core_app.posts.models import Post
-from core_app.posts.selectors import post_queryset
+from core_app.posts.selectors import with_page_and_like
 from core_app.users.models import User
-from projections.models import FeedEntry, FeedPage
+
+WINDOW_FACTOR = 2  # candidates per round in the first round: (limit + 1) x this
+MAX_ROUNDS = 3  # each further round looks at a window WIDEN times wider
+WIDEN = 4
 
 
 @dataclass(frozen=True)
@@ -27,33 +40,64 @@ class FeedSlice:
     next_before: int | None
 
 
-def _followed_or_own_q(viewer: User, prefix: str) -> Q:
-    return Q(**{f"{prefix}owner": viewer}) | Q(**{f"{prefix}id__in": followed_page_ids(viewer)})
+# The candidates of one page, as plain SQL: this runs on every feed read and is two index
+# scans, so building it through the ORM (a union with subqueries) would cost more than running it.
+# The merged half only needs the follow (or ownership); visibility is re-checked with the posts.
+CANDIDATES_SQL = """
+    (SELECT post_id FROM projections_feedentry
+     WHERE user_id = %(viewer)s AND post_id < %(before)s
+     ORDER BY post_id DESC LIMIT %(count)s)
+    UNION
+    (SELECT post.id FROM posts_post AS post
+     JOIN pages_page AS page ON page.id = post.page_id
+     WHERE post.page_id IN (SELECT page_id FROM projections_feedpage WHERE read_time_merge)
+       AND post.id < %(before)s
+       AND (page.owner_id = %(viewer)s OR EXISTS (
+            SELECT 1 FROM pages_follow AS follow
+            WHERE follow.page_id = post.page_id AND follow.follower_id = %(viewer)s
+              AND follow.status = %(accepted)s))
+     ORDER BY post.id DESC LIMIT %(count)s)
+    ORDER BY 1 DESC LIMIT %(count)s
+"""
+NO_CURSOR = 2**63 - 1
 
 
-def feed_post_ids(*, viewer: User, before: int | None, count: int) -> list[int]:
-    """Up to `count` ids of the viewer's feed posts, newest first, all below `before`."""
-    projected = FeedEntry.objects.filter(user_id=viewer.pk).filter(
-        readable_posts_q(viewer, prefix="post__page__"), _followed_or_own_q(viewer, "post__page__")
-    )
-    merged = Post.objects.filter(
-        page_id__in=FeedPage.objects.filter(read_time_merge=True).values("page_id")
-    ).filter(readable_posts_q(viewer), _followed_or_own_q(viewer, "page__"))
-    if before is not None:
-        projected = projected.filter(post_id__lt=before)
-        merged = merged.filter(id__lt=before)
-    newest = (
-        projected.order_by("-post_id")
-        .values_list("post_id", flat=True)[:count]
-        .union(merged.order_by("-id").values_list("id", flat=True)[:count])
-    )
-    return sorted(newest, reverse=True)[:count]
+def feed_candidate_ids(*, viewer: User, before: int | None, count: int) -> list[int]:
+    """Up to `count` newest ids below `before` from the projection and the merged pages (unchecked)."""
+    params: dict[str, int | str] = {
+        "viewer": viewer.pk,
+        "before": NO_CURSOR if before is None else before,
+        "count": count,
+        "accepted": str(FollowStatus.ACCEPTED),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(CANDIDATES_SQL, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def readable_feed_posts(*, viewer: User, ids: list[int], count: int) -> list[Post]:
+    """Of these ids, the newest `count` posts the viewer may read in their feed, with their pages."""
+    queryset = with_page_and_like(Post.objects.filter(feed_posts_q(viewer), pk__in=ids), viewer=viewer)
+    return list(queryset.order_by("-id")[:count])
 
 
 def feed_list(*, viewer: User, before: int | None, limit: int) -> FeedSlice:
     """One page of the viewer's feed and the cursor of the next one (None at the end)."""
-    ids = feed_post_ids(viewer=viewer, before=before, count=limit + 1)
-    has_more = len(ids) > limit
-    ids = ids[:limit]
-    posts = list(post_queryset(viewer=viewer).filter(pk__in=ids).order_by("-id")) if ids else []
-    return FeedSlice(posts=posts, next_before=ids[-1] if has_more else None)
+    want = limit + 1  # one more than shown tells whether there is a next page
+    window = want * WINDOW_FACTOR
+    found: list[Post] = []
+    for _ in range(MAX_ROUNDS):
+        candidates = feed_candidate_ids(viewer=viewer, before=before, count=window)
+        if candidates:
+            found += readable_feed_posts(viewer=viewer, ids=candidates, count=want - len(found))
+        if len(found) >= want or len(candidates) < window:
+            return _slice(found, limit, more_below=len(found) > limit)
+        before = candidates[-1]
+        window *= WIDEN
+    # Still short after the last round: show what was found; the next page starts below it.
+    return FeedSlice(posts=found, next_before=before)
+
+
+def _slice(found: list[Post], limit: int, *, more_below: bool) -> FeedSlice:
+    posts = found[:limit]
+    return FeedSlice(posts=posts, next_before=posts[-1].pk if more_below else None)

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from core_app.pages.models import Follow, FollowStatus
@@ -44,3 +44,22 @@ def readable_posts_q(viewer: User, prefix: str = "page__") -> Q:
     page_id = f"{prefix}id" if prefix else "id"
     open_to_viewer = Q(**{f"{prefix}is_private": False}) | Q(**{f"{page_id}__in": followed_page_ids(viewer)})
     return Q(**{f"{prefix}owner": viewer}) | (~blocked_page_q(prefix) & open_to_viewer)
+
+
+def follows_page(viewer: User, page_ref: str) -> Exists:
+    """True where the viewer follows (accepted) the page at `page_ref`: one unique-key probe per row.
+
+    Cheaper than `followed_page_ids` when only a few rows are checked (a feed page), because it
+    never reads all of the viewer's follows.
+    """
+    return Exists(
+        Follow.objects.filter(follower=viewer, status=FollowStatus.ACCEPTED, page_id=OuterRef(page_ref))
+    )
+
+
+def feed_posts_q(viewer: User, prefix: str = "page__") -> Q:
+    """Posts that belong in the viewer's feed: their own pages', or readable ones of pages they follow."""
+    followed = Q(follows_page(viewer, f"{prefix}id"))
+    if not viewer.is_staff_role:
+        followed &= ~blocked_page_q(prefix)
+    return Q(**{f"{prefix}owner": viewer}) | followed

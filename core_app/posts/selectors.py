@@ -11,14 +11,15 @@ from core_app.posts.models import Like, Post
 from core_app.users.models import User
 
 
+def with_page_and_like(queryset: QuerySet[Post], *, viewer: User) -> QuerySet[Post]:
+    """Posts with their page and the viewer's `liked_by_me`, in the same query."""
+    liked = Like.objects.filter(post=OuterRef("pk"), user=viewer)
+    return queryset.select_related("page").annotate(liked_by_me=Exists(liked))
+
+
 def post_queryset(*, viewer: User) -> QuerySet[Post]:
     """Posts the viewer may read, with their page and `liked_by_me` in the same query."""
-    liked = Like.objects.filter(post=OuterRef("pk"), user=viewer)
-    return (
-        Post.objects.filter(readable_posts_q(viewer))
-        .select_related("page")
-        .annotate(liked_by_me=Exists(liked))
-    )
+    return with_page_and_like(Post.objects.filter(readable_posts_q(viewer)), viewer=viewer)
 
 
 def post_get(*, viewer: User, post_id: int) -> Post:

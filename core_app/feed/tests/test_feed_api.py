@@ -179,3 +179,35 @@ def test_fixed_number_of_queries_whatever_the_follows(
     with django_assert_num_queries(3):
         response = client.get(URL)
     assert len(ids(response)) == min(20, follows)
+
+
+def test_a_whole_stale_window_is_skipped_with_a_wider_one(
+    reader, followed, client_for, django_assert_num_queries
+) -> None:
+    good = [PostFactory(page=followed) for _ in range(3)]
+    unfollowed = PageFactory()
+    project(reader, *good, *PostFactory.create_batch(10, page=unfollowed))  # newer than the good ones
+    # limit 3 -> a first window of 8 candidates, all stale; a second, wider one finds the rest.
+    with django_assert_num_queries(1 + 2 * 2):
+        response = client_for(reader).get(URL, {"limit": 3})
+    assert ids(response) == [p.pk for p in reversed(good)]
+    assert response.json()["next"] is None
+
+
+def test_after_the_last_round_a_short_page_still_leads_on(reader, followed, client_for) -> None:
+    from core_app.feed import selectors
+
+    good = [PostFactory(page=followed) for _ in range(2)]
+    unfollowed = PageFactory()
+    first_window = (1 + 1) * selectors.WINDOW_FACTOR  # limit 1
+    stale_windows = sum(first_window * selectors.WIDEN**n for n in range(selectors.MAX_ROUNDS))
+    project(reader, *good, *PostFactory.create_batch(stale_windows, page=unfollowed))
+    client = client_for(reader)
+    first = client.get(URL, {"limit": 1})
+    assert ids(first) == []
+    assert first.json()["next"] is not None
+    second = client.get(first.json()["next"])
+    assert ids(second) == [good[1].pk]
+    third = client.get(second.json()["next"])
+    assert ids(third) == [good[0].pk]
+    assert third.json()["next"] is None
