@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -18,6 +19,7 @@ from events.publisher import (
     BrokerAddress,
     BrokerClosedError,
     EventMessage,
+    MessageNackedError,
     MessageReturnedError,
     Publisher,
     encode_content,
@@ -111,6 +113,62 @@ def test_broker_address_from_url() -> None:
 
 def test_heartbeat_is_the_lower_wish_and_off_only_when_both_want_none() -> None:
     assert (negotiate_heartbeat(60, 30), negotiate_heartbeat(0, 30), negotiate_heartbeat(0, 0)) == (30, 30, 0)
+
+
+class WrittenTransport(asyncio.Transport):
+    """Keeps what the publisher writes, so acks can be fed back without a broker."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+
+    def write(self, data) -> None:  # type: ignore[no-untyped-def]
+        self.written.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return False
+
+    def abort(self) -> None:
+        pass
+
+
+def ack(tag: int, multiple: bool = False) -> bytes:
+    return frame.marshal(commands.Basic.Ack(delivery_tag=tag, multiple=multiple), 1)
+
+
+def test_each_batch_resolves_once_all_its_messages_are_acked_in_any_order() -> None:
+    async def scenario():
+        publisher = Publisher()
+        publisher.connection_made(WrittenTransport())
+        first = publisher.publish("events", [message(1), message(2)])  # tags 1-2
+        second = publisher.publish("events", [message(3), message(4), message(5)])  # tags 3-5
+        publisher.data_received(ack(2) + ack(4))
+        assert not first.done() and not second.done()
+        publisher.data_received(ack(1)[:10])  # a frame split across reads
+        publisher.data_received(ack(1)[10:])
+        assert first.done() and not second.done()
+        publisher.data_received(ack(5, multiple=True)[:-1])
+        assert not second.done()
+        publisher.data_received(ack(5, multiple=True)[-1:])
+        assert second.done() and publisher._batches == deque()
+
+    asyncio.run(scenario())
+
+
+def test_a_nack_fails_the_unconfirmed_batches_only() -> None:
+    async def scenario():
+        publisher = Publisher()
+        publisher.connection_made(WrittenTransport())
+        first = publisher.publish("events", [message(1)])
+        second = publisher.publish("events", [message(2)])
+        publisher.data_received(ack(1) + frame.marshal(commands.Basic.Nack(delivery_tag=2), 1))
+        assert first.result() is None
+        with pytest.raises(MessageNackedError):
+            second.result()
+        with pytest.raises(MessageNackedError):
+            publisher.publish("events", [message(3)])
+
+    asyncio.run(scenario())
 
 
 # --- the real RabbitMQ ----------------------------------------------------------------------
@@ -243,5 +301,27 @@ def test_a_silent_broker_is_detected_by_heartbeats(topology) -> None:
             proxy.holding = True  # the connection stays open but nothing comes back
             with pytest.raises(ConnectionError, match="no frame from the broker"):
                 await asyncio.wait_for(publisher.publish(topology.exchange, [message()]), timeout=10)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.integration
+def test_a_message_the_broker_refuses_is_nacked() -> None:
+    queue = f"pub-full-{uuid.uuid4().hex[:10]}"
+
+    async def scenario():
+        connection = await aio_pika.connect(settings.RABBITMQ_URL)
+        async with connection:
+            channel = await connection.channel()
+            full = await channel.declare_queue(
+                queue, arguments={"x-max-length": 1, "x-overflow": "reject-publish"}
+            )
+            try:
+                async with await Publisher.connect(settings.RABBITMQ_URL) as publisher:
+                    await publisher.publish("", [message(1)._replace(type=queue)])  # default exchange
+                    with pytest.raises(MessageNackedError):
+                        await publisher.publish("", [message(2)._replace(type=queue)])
+            finally:
+                await full.delete(if_unused=False, if_empty=False)
 
     asyncio.run(scenario())
