@@ -1,9 +1,13 @@
 """The relay: publishes the committed event log to RabbitMQ, in commit order, at least once.
 
-Loop: read up to `batch_size` events after the cursor, publish them all (persistent,
-mandatory, publisher confirms), await every confirm, then advance the cursor in PostgreSQL.
-A crash between publish and cursor update republishes the batch: delivery is at least once
-and consumers dedupe on `message_id` (the event id).
+Loop: read up to `batch_size` events after the last one published, publish them all
+(persistent, mandatory, publisher confirms) and read the next batch while the broker works:
+up to `batches_in_flight` batches await their confirms at once. The cursor in PostgreSQL
+advances strictly in order, past a batch only once the broker confirmed all of it and every
+batch before it. Any failure drops the session; the next one republishes from the cursor.
+Delivery is therefore at least once and consumers dedupe on `message_id` (the event id). The
+order holds: all batches go through one channel, and a lost connection leaves a prefix of
+what was sent on it enqueued, so a republished event only ever repeats earlier ones.
 
 It wakes on `LISTEN event_log` (`append_event` notifies at commit) and polls as a fallback.
 A broker outage of any length only pauses it: it reconnects with backoff and resumes from the
@@ -20,19 +24,17 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aio_pika
 import psycopg
-from aio_pika.abc import AbstractExchange, AbstractRobustConnection
-from psycopg.rows import dict_row
 
-from events.contracts import EventEnvelope
-from events.topology import Topology, declare_on_channel
+from events.publisher import EventMessage, Publisher, PublishError
+from events.topology import Topology, declare_topology
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ MAX_BACKOFF_SECONDS = 30.0
 BROKER_ERRORS = (
     aio_pika.exceptions.AMQPError,
     aio_pika.exceptions.ChannelInvalidStateError,
+    PublishError,
     ConnectionError,
     OSError,
     asyncio.TimeoutError,
@@ -53,9 +56,17 @@ BROKER_ERRORS = (
 # commit. (Without the lock, T1 could take 41, T2 take 42 and commit first; a relay reading
 # 42 would advance past 41 and lose it when T1 commits. tests/integration/pipeline proves
 # the lock closes that gap.)
+#
+# The body is the EventEnvelope JSON, built by PostgreSQL: no per-row parse and re-serialise
+# of the payload in Python (events/tests/test_relay.py checks consumers parse it exactly like
+# `EventEnvelope.model_dump_json()`). The timestamp property is whole seconds, truncated.
 READ_BATCH_SQL = """
-    SELECT position, event_id, type, version, aggregate_type, aggregate_id, actor_id,
-           occurred_at, payload
+    SELECT position, event_id::text, type, floor(extract(epoch FROM occurred_at))::bigint,
+           json_build_object(
+               'event_id', event_id, 'position', position, 'type', type, 'version', version,
+               'aggregate_type', aggregate_type, 'aggregate_id', aggregate_id,
+               'actor_id', actor_id, 'occurred_at', occurred_at, 'payload', payload
+           )::text
     FROM event_log
     WHERE position > %(cursor)s
     ORDER BY position
@@ -78,6 +89,7 @@ class RelayConfig:
     topology: Topology
     name: str = "main"
     batch_size: int = 500
+    batches_in_flight: int = 4
     poll_seconds: float = 1.0
 
 
@@ -105,20 +117,6 @@ def advisory_lock_key(name: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def build_message(row: dict[str, Any]) -> aio_pika.Message:
-    """The broker message of one log row: body = EventEnvelope JSON, message_id = event id."""
-    envelope = EventEnvelope.model_validate(row)
-    return aio_pika.Message(
-        body=envelope.model_dump_json().encode(),
-        content_type="application/json",
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        message_id=str(envelope.event_id),
-        type=envelope.type,
-        timestamp=envelope.occurred_at,
-        headers={"position": envelope.position},
-    )
-
-
 async def read_cursor(conn: psycopg.AsyncConnection[Any], name: str) -> int:
     """The relay's cursor, creating the row at 0 the first time."""
     await conn.execute(
@@ -132,6 +130,10 @@ async def read_cursor(conn: psycopg.AsyncConnection[Any], name: str) -> int:
     return int(row[0])
 
 
+class CursorMovedError(RuntimeError):
+    """Someone else set the cursor (an operator replaying the log): resume from where they put it."""
+
+
 async def advance_cursor(conn: psycopg.AsyncConnection[Any], name: str, old: int, new: int) -> None:
     """Move the cursor from `old` to `new`; refuses if someone else moved it (compare-and-set)."""
     cur = await conn.execute(
@@ -139,13 +141,16 @@ async def advance_cursor(conn: psycopg.AsyncConnection[Any], name: str, old: int
         [new, name, old],
     )
     if cur.rowcount != 1:
-        raise RuntimeError(f"relay cursor {name!r} moved under us (expected {old})")
+        raise CursorMovedError(f"relay cursor {name!r} moved under us (expected {old})")
 
 
-async def read_batch(conn: psycopg.AsyncConnection[Any], cursor: int, limit: int) -> list[dict[str, Any]]:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(READ_BATCH_SQL, {"cursor": cursor, "limit": limit})
-        return await cur.fetchall()
+async def read_batch(conn: psycopg.AsyncConnection[Any], after: int, limit: int) -> list[EventMessage]:
+    """The broker messages of the next `limit` events after position `after`, in log order."""
+    cur = await conn.execute(READ_BATCH_SQL, {"cursor": after, "limit": limit})
+    return [
+        EventMessage(body.encode(), event_id, type_, timestamp, position)
+        for position, event_id, type_, timestamp, body in await cur.fetchall()
+    ]
 
 
 async def relay_lag(conn: psycopg.AsyncConnection[Any], name: str) -> RelayLag:
@@ -159,10 +164,19 @@ async def relay_lag(conn: psycopg.AsyncConnection[Any], name: str) -> RelayLag:
     return RelayLag(cursor=cursor, head=int(head), behind=int(behind), oldest_unpublished_age_seconds=age)
 
 
-async def publish_batch(exchange: AbstractExchange, rows: Sequence[dict[str, Any]]) -> None:
-    """Publish all rows, then await every confirm; any nack or return raises."""
-    confirms = [exchange.publish(build_message(row), routing_key=row["type"], mandatory=True) for row in rows]
-    await asyncio.gather(*confirms)
+class BatchPublisher(Protocol):
+    """What the relay needs of a publisher (`events.publisher.Publisher`)."""
+
+    def publish(self, exchange: str, messages: Sequence[EventMessage]) -> asyncio.Future[None]: ...
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A published batch awaiting its confirms."""
+
+    last_position: int
+    size: int
+    confirmed: asyncio.Future[None]
 
 
 class Relay:
@@ -225,6 +239,8 @@ class Relay:
             try:
                 await self._relay_session(lock_conn)
                 backoff = 0.5
+            except CursorMovedError as exc:
+                logger.warning("relay: %s; resuming from it", exc)
             except BROKER_ERRORS as exc:
                 logger.warning("relay: broker unavailable (%s); retrying in %.1fs", exc, backoff)
                 await self._sleep(backoff)
@@ -232,37 +248,75 @@ class Relay:
 
     async def _relay_session(self, lock_conn: psycopg.AsyncConnection[Any]) -> None:
         """One broker connection's life: declare, then publish batches until stop or failure."""
-        connection: AbstractRobustConnection | aio_pika.abc.AbstractConnection
-        connection = await aio_pika.connect(self.config.amqp_url, timeout=10)
-        async with connection:
-            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-            exchange = await declare_on_channel(channel, self.config.topology)
-            logger.info("relay %s: connected, publishing to %s", self.config.name, exchange.name)
-            async with await psycopg.AsyncConnection.connect(self.config.conninfo, autocommit=True) as data:
-                while not self._stopping.is_set():
-                    if not await self._relay_one_batch(data, lock_conn, exchange):
-                        await self._wait_for_events()
+        await declare_topology(self.config.amqp_url, self.config.topology)
+        async with (
+            await Publisher.connect(self.config.amqp_url) as publisher,
+            await psycopg.AsyncConnection.connect(self.config.conninfo, autocommit=True) as data,
+        ):
+            logger.info(
+                "relay %s: connected, publishing to %s", self.config.name, self.config.topology.exchange
+            )
+            await self._publish_until_stopped(data, lock_conn, publisher)
 
-    async def _relay_one_batch(
+    async def _publish_until_stopped(
         self,
         data: psycopg.AsyncConnection[Any],
         lock_conn: psycopg.AsyncConnection[Any],
-        exchange: AbstractExchange,
-    ) -> bool:
-        """Publish the next batch; False when there was nothing to publish."""
-        self._wakeup.clear()
-        cursor = await read_cursor(data, self.config.name)
-        rows = await read_batch(data, cursor, self.config.batch_size)
-        if not rows:
-            return False
-        started = time.monotonic()
-        await publish_batch(exchange, rows)
+        publisher: BatchPublisher,
+    ) -> None:
+        """Keep the window of batches in flight full; advance the cursor as the oldest are confirmed."""
+        cursor = 0
+        in_flight: deque[InFlight] = deque()
+        while True:
+            if not in_flight:  # between bursts, honour a cursor an operator set back to replay
+                cursor = await read_cursor(data, self.config.name)
+            await self._fill_window(
+                data, publisher, in_flight, after=in_flight[-1].last_position if in_flight else cursor
+            )
+            if in_flight:
+                cursor = await self._advance_confirmed(data, lock_conn, cursor, in_flight)
+            elif self._stopping.is_set():
+                return
+            else:
+                await self._wait_for_events()
+
+    async def _fill_window(
+        self,
+        data: psycopg.AsyncConnection[Any],
+        publisher: BatchPublisher,
+        in_flight: deque[InFlight],
+        after: int,
+    ) -> None:
+        """Publish batches after position `after` until the window is full or the log is read."""
+        while not self._stopping.is_set() and len(in_flight) < self.config.batches_in_flight:
+            self._wakeup.clear()
+            messages = await read_batch(data, after, self.config.batch_size)
+            if messages:
+                after = messages[-1].position
+                confirmed = publisher.publish(self.config.topology.exchange, messages)
+                in_flight.append(InFlight(after, len(messages), confirmed))
+            if len(messages) < self.config.batch_size:
+                return
+
+    async def _advance_confirmed(
+        self,
+        data: psycopg.AsyncConnection[Any],
+        lock_conn: psycopg.AsyncConnection[Any],
+        cursor: int,
+        in_flight: deque[InFlight],
+    ) -> int:
+        """Await the oldest batch, then move the cursor past every leading confirmed batch."""
+        await in_flight[0].confirmed
+        position, confirmed = cursor, 0
+        while in_flight and in_flight[0].confirmed.done():
+            batch = in_flight.popleft()
+            batch.confirmed.result()  # a failed later batch raises here, before the cursor moves
+            position, confirmed = batch.last_position, confirmed + batch.size
         # Still the lock holder? (If its connection died, another relay may have taken over.)
         await lock_conn.execute("SELECT 1")
-        await advance_cursor(data, self.config.name, cursor, rows[-1]["position"])
-        self.published += len(rows)
-        logger.debug("relay: %d events in %.3fs", len(rows), time.monotonic() - started)
-        return True
+        await advance_cursor(data, self.config.name, cursor, position)
+        self.published += confirmed
+        return position
 
     async def _wait_for_events(self) -> None:
         with contextlib.suppress(asyncio.TimeoutError):

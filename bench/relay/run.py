@@ -2,6 +2,8 @@
 
 Usage (its own database, created by bench/feed/run.py or any migrated one):
     POSTGRES_DB=innotter_bench .venv/bin/python -m bench.relay.run --events 50000
+Options --batch-size and --in-flight override the relay's defaults (RELAY_BATCH_SIZE and
+RELAY_BATCHES_IN_FLIGHT) to tune them.
 """
 
 from __future__ import annotations
@@ -69,28 +71,46 @@ async def run_until(relay: Relay, conninfo: str, name: str, target: int) -> floa
     return elapsed
 
 
-def measure(conninfo: str, amqp_url: str, events: int) -> dict[str, float]:
+def measure(
+    conninfo: str, amqp_url: str, events: int, batch_size: int, batches_in_flight: int
+) -> dict[str, float]:
     topology = bench_topology()
     name = f"bench-relay-{uuid.uuid4().hex[:6]}"
     asyncio.run(declare_topology(amqp_url, topology))
     try:
         target = prepare(conninfo, name, events)
-        relay = Relay(RelayConfig(conninfo=conninfo, amqp_url=amqp_url, topology=topology, name=name))
+        config = RelayConfig(
+            conninfo=conninfo,
+            amqp_url=amqp_url,
+            topology=topology,
+            name=name,
+            batch_size=batch_size,
+            batches_in_flight=batches_in_flight,
+        )
+        relay = Relay(config)
         seconds = asyncio.run(run_until(relay, conninfo, name, target))
     finally:
         asyncio.run(delete_topology(amqp_url, topology))
-    return {"events": events, "seconds": round(seconds, 2), "events_per_second": round(events / seconds)}
+    return {
+        "events": events,
+        "batch_size": batch_size,
+        "batches_in_flight": batches_in_flight,
+        "seconds": round(seconds, 2),
+        "events_per_second": round(events / seconds),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=50000)
+    parser.add_argument("--batch-size", type=int, default=RelayConfig.batch_size)
+    parser.add_argument("--in-flight", type=int, default=RelayConfig.batches_in_flight)
     args = parser.parse_args()
     conninfo = (
         f"host=127.0.0.1 port=5432 user=postgres dbname={os.environ.get('POSTGRES_DB', 'innotter_bench')}"
     )
     amqp_url = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
-    print(json.dumps(measure(conninfo, amqp_url, args.events)))
+    print(json.dumps(measure(conninfo, amqp_url, args.events, args.batch_size, args.in_flight)))
 
 
 if __name__ == "__main__":

@@ -40,5 +40,6 @@ def relay_config_from_settings() -> RelayConfig:
         topology=topology_from_settings(),
         name=settings.RELAY_NAME,
         batch_size=settings.RELAY_BATCH_SIZE,
+        batches_in_flight=settings.RELAY_BATCHES_IN_FLIGHT,
         poll_seconds=settings.RELAY_POLL_SECONDS,
     )

@@ -1,46 +1,34 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
+from collections import deque
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from unittest import mock
 
 import psycopg
 import pytest
 from django.db import transaction
 
-from events.append import append_event
+from events.append import append_event, to_envelope
 from events.contracts import EventEnvelope, PostLiked
 from events.management.config import conninfo_from_settings
-from events.models import RelayCursor
+from events.models import RelayCursor, StoredEvent
+from events.publisher import EventMessage
 from events.relay import (
+    CursorMovedError,
+    InFlight,
     Relay,
     RelayConfig,
     advance_cursor,
     advisory_lock_key,
-    build_message,
-    publish_batch,
+    read_batch,
     read_cursor,
     relay_lag,
 )
 from events.topology import Topology, topology_from_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def row(position: int = 7, type_: str = "post.liked") -> dict:
-    return {
-        "position": position,
-        "event_id": uuid.uuid4(),
-        "type": type_,
-        "version": 1,
-        "aggregate_type": "post",
-        "aggregate_id": "1",
-        "actor_id": 4,
-        "occurred_at": datetime(2026, 1, 1, tzinfo=UTC),
-        "payload": {"post_id": 1, "page_id": 2, "page_owner_id": 3, "user_id": 4},
-    }
 
 
 def append(n: int) -> list:
@@ -51,9 +39,9 @@ def append(n: int) -> list:
         ]
 
 
-def config(name: str = "unit") -> RelayConfig:
+def config(name: str = "unit", **options) -> RelayConfig:
     return RelayConfig(
-        conninfo=conninfo_from_settings(), amqp_url="amqp://unused", topology=Topology(), name=name
+        conninfo=conninfo_from_settings(), amqp_url="amqp://unused", topology=Topology(), name=name, **options
     )
 
 
@@ -62,16 +50,35 @@ def test_lock_key_is_stable_per_name() -> None:
     assert -(2**63) <= advisory_lock_key("main") < 2**63
 
 
-def test_message_carries_the_envelope_and_its_identity() -> None:
-    source = row()
-    message = build_message(source)
-    envelope = EventEnvelope.model_validate_json(message.body)
-    assert envelope.event_id == source["event_id"] and envelope.position == 7
-    assert message.message_id == str(source["event_id"])
-    assert message.content_type == "application/json"
-    assert message.delivery_mode == 2  # persistent
-    assert message.type == "post.liked" and message.headers == {"position": 7}
-    assert json.loads(message.body)["payload"]["user_id"] == 4
+def stored(position: int, payload: dict, actor_id: int | None = 4) -> StoredEvent:
+    return StoredEvent.objects.create(
+        position=position,
+        event_id=uuid.uuid4(),
+        type="post.liked",
+        version=1,
+        aggregate_type="post",
+        aggregate_id="1",
+        actor_id=actor_id,
+        occurred_at=datetime(2026, 1, 1, 12, 30, 15, 999_000, tzinfo=UTC),
+        payload=payload,
+    )
+
+
+def test_message_bodies_parse_exactly_like_the_pydantic_envelope() -> None:
+    """The body PostgreSQL builds is what `EventEnvelope.model_dump_json()` would say, to every consumer."""
+    events = [
+        stored(1, {"post_id": 1, "page_id": 2, "page_owner_id": 3, "user_id": 4}),
+        stored(2, {"text": 'naïve “quotes” \\ "\n\t ✓ 😀', "nested": {"list": [1, 2.5, None, True]}}, None),
+        stored(3, {"big": 2**62, "negative": -7, "float": 0.1, "empty": {}}),
+    ]
+    messages = asyncio.run(_with_conn(lambda conn: read_batch(conn, 0, 10)))
+    assert [m.position for m in messages] == [1, 2, 3]
+    for event, message in zip(events, messages, strict=True):
+        expected = to_envelope(StoredEvent.objects.get(pk=event.pk))
+        from_pydantic = EventEnvelope.model_validate_json(expected.model_dump_json())
+        assert EventEnvelope.model_validate_json(message.body) == from_pydantic
+        assert (message.message_id, message.type) == (str(event.event_id), "post.liked")
+        assert message.timestamp == int(event.occurred_at.timestamp())  # whole seconds, like aio-pika
 
 
 def test_topology_names_from_the_environment() -> None:
@@ -86,17 +93,6 @@ def test_topology_names_from_the_environment() -> None:
     args = topology.queue_arguments("s")
     assert args["x-queue-type"] == "quorum" and args["x-delivery-limit"] == 3
     assert args["x-dead-letter-routing-key"] == "s" and topology.dead_letter_queue("s") == "s.dead"
-
-
-def test_publish_batch_is_mandatory_routed_by_type_and_in_order() -> None:
-    exchange = mock.Mock()
-    exchange.publish = mock.AsyncMock()
-    rows = [row(1), row(2, "post.unliked"), row(3)]
-    asyncio.run(publish_batch(exchange, rows))
-    calls = exchange.publish.call_args_list
-    assert [c.kwargs["routing_key"] for c in calls] == ["post.liked", "post.unliked", "post.liked"]
-    assert all(c.kwargs["mandatory"] for c in calls)
-    assert [c.args[0].headers["position"] for c in calls] == [1, 2, 3]
 
 
 async def _with_conn(fn):
@@ -123,22 +119,99 @@ def test_lag_counts_unpublished_events_and_their_age() -> None:
     assert lag.oldest_unpublished_age_seconds is not None and lag.oldest_unpublished_age_seconds >= 0
 
 
-def test_a_batch_advances_the_cursor_only_after_the_broker_confirmed() -> None:
-    events = append(3)
+class FakePublisher:
+    """Records the batches; each confirm is a future the test resolves (or confirms at once)."""
+
+    def __init__(self, confirm_at_once: bool = False, on_publish=None) -> None:
+        self.batches: list[list[int]] = []
+        self.confirms: list[asyncio.Future[None]] = []
+        self.confirm_at_once = confirm_at_once
+        self.on_publish = on_publish
+
+    def publish(self, exchange: str, messages: Sequence[EventMessage]) -> asyncio.Future[None]:
+        self.batches.append([m.position for m in messages])
+        confirmed = asyncio.get_running_loop().create_future()
+        if self.confirm_at_once:
+            confirmed.set_result(None)
+        self.confirms.append(confirmed)
+        if self.on_publish:
+            self.on_publish(self)
+        return confirmed
+
+
+async def _with_conns(fn):
+    async with (
+        await psycopg.AsyncConnection.connect(conninfo_from_settings(), autocommit=True) as data,
+        await psycopg.AsyncConnection.connect(conninfo_from_settings(), autocommit=True) as lock,
+    ):
+        return await fn(data, lock)
+
+
+def test_the_log_is_published_in_order_in_batches_and_the_cursor_follows() -> None:
+    events = append(5)
+    relay = Relay(config(batch_size=2, batches_in_flight=2))
+    # Stop once the last event went out: the relay still awaits the batches in flight.
+    publisher = FakePublisher(confirm_at_once=True, on_publish=lambda p: len(p.batches) == 3 and relay.stop())
+    asyncio.run(_with_conns(lambda data, lock: relay._publish_until_stopped(data, lock, publisher)))
+    positions = [e.position for e in events]
+    assert publisher.batches == [positions[0:2], positions[2:4], positions[4:5]]
+    assert RelayCursor.objects.get(name="unit").position == positions[-1] and relay.published == 5
+
+
+def test_the_window_bounds_the_batches_awaiting_confirms() -> None:
+    append(4)
+    relay = Relay(config(batch_size=1, batches_in_flight=2))
+    publisher = FakePublisher()
+
+    async def scenario(data, lock):
+        running = asyncio.create_task(relay._publish_until_stopped(data, lock, publisher))
+        done, _ = await asyncio.wait([running], timeout=0.3)  # nothing to await: it must stay blocked
+        assert not done and len(publisher.batches) == 2
+        relay.stop()
+        for confirmed in publisher.confirms:
+            confirmed.set_result(None)
+        await running
+
+    asyncio.run(_with_conns(scenario))
+    assert len(publisher.batches) == 2 and relay.published == 2
+
+
+def test_the_cursor_advances_only_past_batches_confirmed_in_order() -> None:
+    p1, p2, p3 = [e.position for e in append(3)]
     relay = Relay(config())
 
-    async def scenario(failing: bool):
-        exchange = mock.Mock()
-        exchange.publish = mock.AsyncMock(side_effect=ConnectionError("broker gone") if failing else None)
-        async with (
-            await psycopg.AsyncConnection.connect(conninfo_from_settings(), autocommit=True) as data,
-            await psycopg.AsyncConnection.connect(conninfo_from_settings(), autocommit=True) as lock,
-        ):
-            return await relay._relay_one_batch(data, lock, exchange), exchange.publish.await_count
+    async def scenario(data, lock):
+        loop = asyncio.get_running_loop()
+        first, second, third = (loop.create_future() for _ in range(3))
+        in_flight = deque([InFlight(p1, 1, first), InFlight(p2, 1, second), InFlight(p3, 1, third)])
+        second.set_result(None)  # confirmed before the batch ahead of it
+        advancing = asyncio.create_task(relay._advance_confirmed(data, lock, 0, in_flight))
+        done, _ = await asyncio.wait([advancing], timeout=0.3)
+        assert not done and await read_cursor(data, "unit") == 0
+        first.set_result(None)
+        assert await advancing == p2 and await read_cursor(data, "unit") == p2
+        third.set_exception(ConnectionError("broker gone"))
+        with pytest.raises(ConnectionError):
+            await relay._advance_confirmed(data, lock, p2, in_flight)
+        return await read_cursor(data, "unit")
 
-    with pytest.raises(ConnectionError):
-        asyncio.run(scenario(failing=True))
-    assert RelayCursor.objects.get(name="unit").position == 0
-    assert asyncio.run(scenario(failing=False)) == (True, 3)
-    assert RelayCursor.objects.get(name="unit").position == events[-1].position
-    assert asyncio.run(scenario(failing=False)) == (False, 0)
+    assert asyncio.run(_with_conns(scenario)) == p2
+    assert relay.published == 2
+
+
+def test_a_cursor_set_back_by_an_operator_is_resumed_from() -> None:
+    p1, p2 = [e.position for e in append(2)]
+    RelayCursor.objects.create(name="unit", position=p1)
+    relay = Relay(config(batch_size=10))
+
+    def replay_from_the_start(publisher: FakePublisher) -> None:
+        with psycopg.connect(conninfo_from_settings(), autocommit=True) as conn:
+            conn.execute("UPDATE event_relay_cursor SET position = 0 WHERE name = 'unit'")
+
+    first = FakePublisher(confirm_at_once=True, on_publish=replay_from_the_start)
+    with pytest.raises(CursorMovedError):
+        asyncio.run(_with_conns(lambda data, lock: relay._publish_until_stopped(data, lock, first)))
+    assert first.batches == [[p2]] and RelayCursor.objects.get(name="unit").position == 0
+    again = FakePublisher(confirm_at_once=True, on_publish=lambda p: relay.stop())
+    asyncio.run(_with_conns(lambda data, lock: relay._publish_until_stopped(data, lock, again)))
+    assert again.batches == [[p1, p2]] and RelayCursor.objects.get(name="unit").position == p2

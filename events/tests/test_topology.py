@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import aio_pika
 import pytest
 from django.conf import settings
 
-from events.relay import publish_batch
-from events.tests.test_relay import row
-from events.topology import Topology, declare_on_channel, declare_topology, delete_topology
+from events.publisher import MessageReturnedError, Publisher
+from events.tests.test_publisher import message as event_message
+from events.topology import Topology, declare_on_channel, declare_topology
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def topology():
-    suffix = uuid.uuid4().hex[:10]
-    names = Topology(
-        exchange=f"t-{suffix}.events",
-        projections_queue=f"t-{suffix}.projections",
-        stats_queue=f"t-{suffix}.stats",
-        dead_letter_exchange=f"t-{suffix}.dead",
-        max_deliveries=2,
-    )
-    yield names
-    asyncio.run(delete_topology(settings.RABBITMQ_URL, names))
+async def publish(topology: Topology, messages: list) -> None:
+    """Publish as the relay does: persistent, mandatory, confirmed."""
+    async with await Publisher.connect(settings.RABBITMQ_URL) as publisher:
+        await publisher.publish(topology.exchange, messages)
 
 
 class Inbox:
@@ -55,30 +46,28 @@ def test_declaring_twice_is_harmless_and_both_queues_get_every_event(topology) -
         await declare_topology(settings.RABBITMQ_URL, topology)
         connection = await aio_pika.connect(settings.RABBITMQ_URL)
         async with connection:
-            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-            exchange = await declare_on_channel(channel, topology)
-            source = row()
-            await publish_batch(exchange, [source])
+            channel = await connection.channel()
+            await declare_on_channel(channel, topology)
+            source = event_message()
+            await publish(topology, [source])
             got = [await (await Inbox.open(channel, name)).next() for name in topology.queues]
             for message in got:
                 await message.ack()
             return source, got
 
     source, got = asyncio.run(scenario())
-    assert [m.message_id for m in got] == [str(source["event_id"])] * 2
+    assert [m.message_id for m in got] == [source.message_id] * 2
 
 
 def test_an_unroutable_event_is_an_error_not_silently_dropped(topology) -> None:
     async def scenario():
         connection = await aio_pika.connect(settings.RABBITMQ_URL)
         async with connection:
-            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-            exchange = await channel.declare_exchange(
-                topology.exchange, aio_pika.ExchangeType.TOPIC, durable=True
-            )
-            await publish_batch(exchange, [row()])  # no queue bound yet
+            channel = await connection.channel()
+            await channel.declare_exchange(topology.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+            await publish(topology, [event_message()])  # no queue bound yet
 
-    with pytest.raises(aio_pika.exceptions.DeliveryError):
+    with pytest.raises(MessageReturnedError):
         asyncio.run(scenario())
 
 
@@ -87,10 +76,10 @@ def test_rejected_and_repeatedly_failing_messages_are_dead_lettered(topology) ->
         await declare_topology(settings.RABBITMQ_URL, topology)
         connection = await aio_pika.connect(settings.RABBITMQ_URL)
         async with connection:
-            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-            exchange = await declare_on_channel(channel, topology)
-            poison, flaky = row(1), row(2)
-            await publish_batch(exchange, [poison, flaky])
+            channel = await connection.channel()
+            await declare_on_channel(channel, topology)
+            poison, flaky = event_message(1), event_message(2)
+            await publish(topology, [poison, flaky])
             queue = topology.projections_queue
             inbox = await Inbox.open(channel, queue)
             await (await inbox.next()).reject(requeue=False)
@@ -106,4 +95,4 @@ def test_rejected_and_repeatedly_failing_messages_are_dead_lettered(topology) ->
             return poison, flaky, dead
 
     poison, flaky, dead = asyncio.run(scenario())
-    assert [m.message_id for m in dead] == [str(poison["event_id"]), str(flaky["event_id"])]
+    assert [m.message_id for m in dead] == [poison.message_id, flaky.message_id]

@@ -1,0 +1,26 @@
+"""Fixtures of the events tests."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from django.conf import settings
+
+from events.topology import Topology, delete_topology
+
+
+@pytest.fixture
+def topology():
+    """Unique broker names for one test, deleted afterwards (declaring is up to the test)."""
+    suffix = uuid.uuid4().hex[:10]
+    names = Topology(
+        exchange=f"t-{suffix}.events",
+        projections_queue=f"t-{suffix}.projections",
+        stats_queue=f"t-{suffix}.stats",
+        dead_letter_exchange=f"t-{suffix}.dead",
+        max_deliveries=2,
+    )
+    yield names
+    asyncio.run(delete_topology(settings.RABBITMQ_URL, names))
