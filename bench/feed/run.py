@@ -299,6 +299,7 @@ def main() -> None:
     parser.add_argument("--skip-feeds", action="store_true", help="reuse the built feeds too")
     parser.add_argument("--relay-events", type=int, default=50_000)
     parser.add_argument("--read-seconds", type=float, default=20)
+    parser.add_argument("--lag-seconds", type=float, default=15, help="how long posts are written")
     parser.add_argument(
         "--only",
         default="relay,read,fanout,lag",
@@ -320,7 +321,13 @@ def main() -> None:
     results: dict[str, object] = {}
     if "relay" in parts:
         log("relay throughput")
-        results["relay"] = measure_relay(conninfo_from_settings(), settings.RABBITMQ_URL, args.relay_events)
+        results["relay"] = measure_relay(
+            conninfo_from_settings(),
+            settings.RABBITMQ_URL,
+            args.relay_events,
+            settings.RELAY_BATCH_SIZE,
+            settings.RELAY_BATCHES_IN_FLIGHT,
+        )
         log(f"relay: {results['relay']}")
     psql(
         "INSERT INTO event_relay_cursor (name, position, updated_at) "
@@ -366,7 +373,7 @@ def main() -> None:
             log(f"{results['fanout']}")
         if "lag" in parts:
             log("end-to-end lag")
-            results["e2e_lag"] = e2e_lag(base)
+            results["e2e_lag"] = e2e_lag(base, seconds=args.lag_seconds)
             log(f"{results['e2e_lag']}")
     finally:
         for process in processes:
