@@ -200,6 +200,7 @@ def feed_load(base: str, tokens: Path, seconds: float) -> dict[str, float]:
         str(seconds),
         "--concurrency",
         "2",
+        "--prime",
     ]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
