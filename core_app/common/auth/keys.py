@@ -18,9 +18,17 @@ from django.conf import settings
 
 @dataclass(frozen=True)
 class SigningKey:
+    """The PEMs (for files and other services) and the parsed keys, parsed once per process.
+
+    Parsing an RSA private key validates it (~40 ms of CPU); signing with the parsed key takes
+    about 1 ms, so tokens are signed and verified with the parsed objects, never the PEMs.
+    """
+
     private_pem: bytes
     public_pem: bytes
     kid: str
+    private_key: rsa.RSAPrivateKey
+    public_key: rsa.RSAPublicKey
 
 
 def key_id(public_pem: bytes) -> str:
@@ -45,11 +53,11 @@ def generate_key_pair(private_path: Path, public_path: Path) -> None:
     public_path.write_bytes(public_pem)
 
 
-def _public_from_private(private_pem: bytes) -> bytes:
+def _load_private(private_pem: bytes) -> rsa.RSAPrivateKey:
     key = serialization.load_pem_private_key(private_pem, password=None)
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise RuntimeError("the JWT signing key must be an RSA private key")
+    return key
 
 
 @lru_cache(maxsize=1)
@@ -65,7 +73,14 @@ def signing_key() -> SigningKey:
                 raise RuntimeError("JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE must be set outside development")
             generate_key_pair(private_path, public_path)
         private_pem = private_path.read_bytes()
-    public_pem = _public_from_private(private_pem)
+    private_key = _load_private(private_pem)
+    public_pem = private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return SigningKey(
-        private_pem=private_pem, public_pem=public_pem, kid=settings.JWT_KID or key_id(public_pem)
+        private_pem=private_pem,
+        public_pem=public_pem,
+        kid=settings.JWT_KID or key_id(public_pem),
+        private_key=private_key,
+        public_key=private_key.public_key(),
     )

@@ -27,7 +27,7 @@ def encode(claims: dict[str, Any], *, token_type: str, expires_at: datetime) -> 
         "exp": int(expires_at.timestamp()),
         "jti": claims.get("jti", str(uuid.uuid4())),
     }
-    return jwt.encode(payload, key.private_pem, algorithm=ALGORITHM, headers={"kid": key.kid})
+    return jwt.encode(payload, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
 
 
 def decode(token: str, *, token_type: str) -> dict[str, Any]:
@@ -39,7 +39,7 @@ def decode(token: str, *, token_type: str) -> dict[str, Any]:
             raise TokenInvalid("Unknown signing key.")
         claims: dict[str, Any] = jwt.decode(
             token,
-            key.public_pem,
+            key.public_key,
             algorithms=[ALGORITHM],
             issuer=settings.JWT_ISSUER,
             options={"require": ["exp", "iat", "sub", "type", "jti"]},

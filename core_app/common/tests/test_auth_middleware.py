@@ -173,3 +173,18 @@ def test_token_errors_name_the_bearer_scheme(api_client) -> None:
     response = _get(api_client, "Bearer nope")
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+def test_tokens_are_signed_and_verified_without_parsing_a_pem_again(api_client, user, monkeypatch) -> None:
+    """Parsing the RSA private key costs ~40 ms: it happens once per process, not per token."""
+    signing_key()  # parsed (and cached) here
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("a PEM was parsed while signing or verifying")
+
+    monkeypatch.setattr(jwt.algorithms, "load_pem_private_key", no_parsing)
+    monkeypatch.setattr(jwt.algorithms, "load_pem_public_key", no_parsing)
+    monkeypatch.setattr(serialization, "load_pem_private_key", no_parsing)
+    token = issue_access_token(user_id=user.pk, role=user.role)[0]
+    response = api_client.get("/api/v1/users/me/", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 200
