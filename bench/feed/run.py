@@ -285,13 +285,34 @@ def e2e_lag(base: str, seconds: float = 15, rate: float = 20) -> dict[str, float
     watcher.join(timeout=120)
     lags = sorted(seen[p] - posted[p] for p in posted if p in seen)
     quantiles = statistics.quantiles(lags, n=100, method="inclusive")
+    applied = sorted(applied_after_commit(list(posted)))
+    applied_quantiles = statistics.quantiles(applied, n=100, method="inclusive")
     return {
         "posts": len(posted),
         "completed": len(lags),
         "p50_ms": round(quantiles[49] * 1000, 1),
         "p99_ms": round(quantiles[98] * 1000, 1),
         "max_ms": round(lags[-1] * 1000, 1),
+        # The first leg alone: post committed -> its event applied by the worker's consumer
+        # (relay, broker, consumer); the rest of the lag is the fan-out task.
+        "event_applied_p50_ms": round(applied_quantiles[49] * 1000, 1),
+        "event_applied_p99_ms": round(applied_quantiles[98] * 1000, 1),
     }
+
+
+def applied_after_commit(post_ids: list[int]) -> list[float]:
+    """Seconds from each post's creation to the feed consumer's record of its `post.created`."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT extract(epoch FROM a.applied_at - p.created_at) FROM posts_post AS p"
+            " JOIN event_log AS e ON e.type = 'post.created' AND e.aggregate_id = p.id::text"
+            " JOIN projections_appliedevent AS a ON a.event_id = e.event_id AND a.consumer = 'feed'"
+            " WHERE p.id = ANY(%s)",
+            [post_ids],
+        )
+        return [float(row[0]) for row in cursor.fetchall()]
 
 
 def main() -> None:
