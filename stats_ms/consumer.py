@@ -29,6 +29,7 @@ from stats_ms.settings import Settings, get_settings
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_BACKOFF_SECONDS = 10.0
+PREFETCH_BATCHES = 2
 
 
 def decode(message: AbstractIncomingMessage) -> FoldedEvent:
@@ -154,10 +155,14 @@ async def consume(settings: Settings, topology: Topology, stop: asyncio.Event) -
             return
         async with connection:
             channel = await connection.channel()
-            await channel.set_qos(prefetch_count=settings.stats_prefetch)
+            # Two batches' worth unacked: while one batch is written the next one is delivered
+            # whole, so a backlog is folded in full batches rather than in what trickled in
+            # since the last acks.
+            prefetch = PREFETCH_BATCHES * settings.stats_prefetch
+            await channel.set_qos(prefetch_count=prefetch)
             await declare_on_channel(channel, topology)
             queue = await channel.get_queue(topology.stats_queue)
-            logger.info("consuming %s (prefetch %d)", topology.stats_queue, settings.stats_prefetch)
+            logger.info("consuming %s (prefetch %d)", topology.stats_queue, prefetch)
             await StatsConsumer(repo, batch_limit=settings.stats_prefetch).run(queue, stop)
 
 

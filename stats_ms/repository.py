@@ -327,15 +327,20 @@ class _ItemWrite:
         values: dict[str, Any] = {":first": parts[0][0], ":last": parts[-1][0]}
         sets = ["#pos = :last"]
         if self.via is None:
-            adds = _total_changes(self.page_id, merged, names, values, sets)
+            adds = _total_changes(merged, names, values, sets)
         else:
             adds = {"replies": merged.counters["replies"]}
+        # Only what changes is named: moto's server parses and walks the whole expression on
+        # every update (its cost grows with the clauses), and an ADD of 0 is a no-op anyway.
+        adds = {name: amount for name, amount in adds.items() if amount}
         for i, (name, amount) in enumerate(adds.items()):
             names[f"#a{i}"], values[f":a{i}"] = name, amount
+        expression = f"SET {', '.join(sets)}"
+        if adds:
+            expression += " ADD " + ", ".join(f"#a{i} :a{i}" for i in range(len(adds)))
         return {
             "Key": self.key,
-            "UpdateExpression": f"SET {', '.join(sets)} ADD "
-            + ", ".join(f"#a{i} :a{i}" for i in range(len(adds))),
+            "UpdateExpression": expression,
             "ConditionExpression": "attribute_not_exists(#pos) OR #pos < :first",
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
@@ -344,10 +349,10 @@ class _ItemWrite:
 
 
 def _total_changes(
-    page_id: int, delta: PageDelta, names: dict[str, str], values: dict[str, Any], sets: list[str]
+    delta: PageDelta, names: dict[str, str], values: dict[str, Any], sets: list[str]
 ) -> dict[str, int]:
     """Fill the SET part of a TOTAL update; returns the attributes to ADD (counters, daily)."""
-    fields: dict[str, Any] = {"page_id": page_id}
+    fields: dict[str, Any] = {}
     if delta.last_at is not None:
         fields["updated_at"] = delta.last_at.astimezone(UTC).isoformat()
     if delta.owner_id is not None:
@@ -359,7 +364,7 @@ def _total_changes(
         sets.append(f"#{name} = :{name}")
     adds = dict(delta.counters)
     for day, bucket in delta.daily.items():
-        adds.update({_daily_attribute(day, c): n for c, n in bucket.items() if n})
+        adds.update({_daily_attribute(day, c): n for c, n in bucket.items()})
     return adds
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from events.topology import Topology, declare_topology, delete_topology
 from stats_ms.consumer import StatsConsumer, consume
-from stats_ms.repository import Generations
+from stats_ms.repository import Generations, StatsRepository
 from stats_ms.tests import builders as b
 from stats_ms.tests.conftest import eventually
 
@@ -194,3 +194,36 @@ async def test_a_poison_message_goes_to_the_dead_letter_queue(repo, topology, ru
 
 async def _known(repo, page_id: int) -> bool:
     return await repo.page_stats(page_id) is not None
+
+
+@pytest.mark.integration
+async def test_the_next_batch_is_delivered_while_one_is_written(settings, repo, topology):
+    settings = settings.model_copy(update={"stats_prefetch": 5})
+    events = [b.page_created(1, 7), *(b.post_liked(10, 1, 7, user_id=u) for u in range(14))]
+    await publish(topology, [wire(e) for e in events])
+    writing, release = asyncio.Event(), asyncio.Event()
+    original = StatsRepository.apply
+
+    async def slow_apply(self, events):
+        writing.set()
+        await release.wait()
+        await original(self, events)
+
+    stop = asyncio.Event()
+    with mock.patch.object(StatsRepository, "apply", slow_apply):
+        task = asyncio.create_task(consume(settings, topology, stop))
+        await asyncio.wait_for(writing.wait(), 20)
+        # Two batches' worth (10) are out of the queue while the first one is being written.
+        await eventually(lambda: _ready_in_queue(topology, 15 - 10))
+        release.set()
+        await eventually(lambda: _likes_are(repo, 14))
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def _ready_in_queue(topology: Topology, n: int) -> bool:
+    connection = await aio_pika.connect(RABBITMQ_URL)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(topology.stats_queue, passive=True)
+        return queue.declaration_result.message_count == n

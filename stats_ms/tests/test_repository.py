@@ -255,3 +255,21 @@ async def test_only_the_newest_days_are_answered(repo):
     stats = await repo.page_stats(1)
     assert stats is not None and stats.posts == 3
     assert [d.date for d in stats.daily] == [date(2026, 11, 21), date(2026, 11, 22)]
+
+
+async def test_an_update_names_only_what_changes(repo):
+    original, updates = repo._client.update_item, []
+
+    async def recorded(**kwargs):
+        updates.append(kwargs)
+        return await original(**kwargs)
+
+    at = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    with mock.patch.object(repo._client, "update_item", recorded):
+        await apply(repo, b.page_created(1, 7, at=at))
+        await apply(repo, b.post_liked(10, 1, 7, user_id=3, at=at))
+    created, liked = (set(update["ExpressionAttributeNames"].values()) for update in updates)
+    assert created == {"applied_position", "updated_at", "owner_id"}
+    assert "ADD" not in updates[0]["UpdateExpression"]
+    assert liked == {"applied_position", "updated_at", "owner_id", "likes", "day#2026-11-25#likes"}
+    assert figures(await repo.page_stats(1)) == {**ZERO, "likes": 1}
