@@ -2,8 +2,8 @@
 
 It reads the statistics queue (declared by `events.topology`: quorum, single active
 consumer, delivery limit, dead-letter queue) with a bounded prefetch, folds what arrived
-together in one go (so a burst on a hot page becomes one update per transaction), and acks
-each message only after its write. A message that cannot be parsed or folded is rejected
+together in one go (so a burst on a hot page becomes one update per item), and acks the
+batch (one multiple-ack) only after its write. A message that cannot be parsed or folded is rejected
 without requeue, which sends it to the dead-letter queue, and the consumer goes on.
 """
 
@@ -59,8 +59,11 @@ class StatsConsumer:
                 await _settle(message.reject(requeue=False))
         if not await self._write(folded, stop):
             return  # stopping: unacked messages go back to the queue and are deduplicated later
-        for message in valid:
-            await _settle(message.ack())
+        if valid:
+            # One frame for the batch: the broker delivers in order and the batch is taken from
+            # the head of the inbox, so every unsettled delivery up to the last one is this
+            # batch's (the dead-lettered ones are settled already).
+            await _settle(valid[-1].ack(multiple=True))
 
     async def _write(self, folded: list[FoldedEvent], stop: asyncio.Event) -> bool:
         """Write with backoff while DynamoDB is unavailable; False if asked to stop first."""

@@ -44,9 +44,9 @@ async def test_valid_messages_are_acked_after_the_write():
     repo = fake_repo(side_effect=lambda events: order.append(f"write {len(events)}"))
     msgs = [good(b.page_created(1, 7)), good(b.post_created(10, 1, 7))]
     for m in msgs:
-        m.ack.side_effect = lambda: order.append("ack")
+        m.ack.side_effect = lambda multiple, m=m: order.append(f"ack {m.message_id} multiple={multiple}")
     await StatsConsumer(repo, batch_limit=10).handle_batch(msgs, asyncio.Event())
-    assert order == ["write 2", "ack", "ack"]
+    assert order == ["write 2", f"ack {msgs[-1].message_id} multiple=True"]  # one frame for the batch
     (events,) = repo.apply.await_args.args
     assert [e.event_id for e in events] == [m.message_id for m in msgs]
 
@@ -68,7 +68,7 @@ async def test_poison_is_rejected_without_requeue_and_the_rest_goes_on(body, cap
     await StatsConsumer(repo, batch_limit=10).handle_batch([poison, fine], asyncio.Event())
     poison.reject.assert_awaited_once_with(requeue=False)
     poison.ack.assert_not_awaited()
-    fine.ack.assert_awaited_once()
+    fine.ack.assert_awaited_once_with(multiple=True)
     assert len(repo.apply.await_args.args[0]) == 1
     assert "dead-lettering message poison" in caplog.text
 
@@ -219,6 +219,7 @@ async def test_the_next_batch_is_delivered_while_one_is_written(settings, repo, 
         await eventually(lambda: _likes_are(repo, 14))
         stop.set()
         await asyncio.wait_for(task, 10)
+    assert await _ready_in_queue(topology, 0)  # all acked: nothing came back when the channel closed
 
 
 async def _ready_in_queue(topology: Topology, n: int) -> bool:
