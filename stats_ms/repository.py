@@ -399,7 +399,7 @@ def _total_changes(
 
 
 def _item_writes(events: Sequence[FoldedEvent]) -> list[_ItemWrite]:
-    """Group a batch by item (each page's TOTAL, each REPLIES#), parts in log order."""
+    """Group a batch by item (each page's TOTAL, REPLIES# and DAY# items), parts in log order."""
     unique = sorted({e.event_id: e for e in events}.values(), key=lambda e: e.position)
     writes: dict[tuple[int, int | None, date | None], _ItemWrite] = {}
     for event in unique:

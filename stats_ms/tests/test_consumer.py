@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 from unittest import mock
 
 import aio_pika
@@ -102,6 +103,67 @@ async def test_writes_are_held_while_a_rebuild_runs():
     repo.apply.assert_awaited_once()
     msg.ack.assert_awaited_once()
     assert not consumer.holding.is_set()
+
+
+class FakeQueue:
+    """Hands the consumer's callback to the test, which delivers messages through it."""
+
+    def __init__(self) -> None:
+        self.deliver: Callable[[Any], Awaitable[None]] | None = None
+
+    async def consume(self, callback):
+        self.deliver = callback
+        return "tag"
+
+    async def cancel(self, tag):
+        return None
+
+
+@contextlib.asynccontextmanager
+async def consuming(consumer: StatsConsumer) -> AsyncIterator[FakeQueue]:
+    queue, stop = FakeQueue(), asyncio.Event()
+    task = asyncio.create_task(consumer.run(queue, stop))  # type: ignore[arg-type]
+    await eventually(lambda: _true(queue.deliver is not None))
+    try:
+        yield queue
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+def batch_sizes(repo: mock.MagicMock) -> list[int]:
+    return [len(call.args[0]) for call in repo.apply.await_args_list]
+
+
+async def test_a_message_after_a_quiet_spell_is_written_at_once():
+    repo = fake_repo()
+    async with consuming(StatsConsumer(repo, batch_limit=10, batch_interval=60.0)) as queue:
+        await queue.deliver(good(b.page_created(1, 7)))
+        await eventually(lambda: _true(batch_sizes(repo) == [1]), seconds=5)  # not 60 s later
+
+
+async def test_under_load_a_batch_fills_until_the_interval_since_the_previous_one():
+    repo = fake_repo()
+    async with consuming(StatsConsumer(repo, batch_limit=10, batch_interval=0.5)) as queue:
+        await queue.deliver(good(b.page_created(1, 7)))
+        await eventually(lambda: _true(batch_sizes(repo) == [1]))
+        await queue.deliver(good(b.post_created(10, 1, 7)))
+        await asyncio.sleep(0.1)  # the consumer is idle meanwhile, and waits
+        await queue.deliver(good(b.post_created(11, 1, 7)))
+        await eventually(lambda: _true(batch_sizes(repo) == [1, 2]))
+
+
+async def test_a_full_batch_does_not_wait_for_the_interval():
+    repo = fake_repo()
+    async with consuming(StatsConsumer(repo, batch_limit=2, batch_interval=60.0)) as queue:
+        for envelope in [b.page_created(1, 7), *(b.post_created(10 + i, 1, 7) for i in range(4))]:
+            await queue.deliver(good(envelope))
+        # Two full batches at once; the last message waits for more (stopping ends the wait).
+        await eventually(lambda: _true(batch_sizes(repo) == [2, 2]), seconds=5)
 
 
 # --- with the real broker ---------------------------------------------------------------------
