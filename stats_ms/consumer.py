@@ -2,8 +2,8 @@
 
 It reads the statistics queue (declared by `events.topology`: quorum, single active
 consumer, delivery limit, dead-letter queue) with a bounded prefetch, folds what arrived
-together in one go (so a burst on a hot page becomes one update per transaction), and acks
-each message only after its write. A message that cannot be parsed or folded is rejected
+together in one go (so a burst on a hot page becomes one update per item), and acks the
+batch (one multiple-ack) only after its write. A message that cannot be parsed or folded is rejected
 without requeue, which sends it to the dead-letter queue, and the consumer goes on.
 """
 
@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import signal
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -29,6 +30,7 @@ from stats_ms.settings import Settings, get_settings
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_BACKOFF_SECONDS = 10.0
+PREFETCH_BATCHES = 2
 
 
 def decode(message: AbstractIncomingMessage) -> FoldedEvent:
@@ -40,9 +42,10 @@ def decode(message: AbstractIncomingMessage) -> FoldedEvent:
 class StatsConsumer:
     """Folds batches of messages into the repository, acking after the write."""
 
-    def __init__(self, repo: StatsRepository, *, batch_limit: int) -> None:
+    def __init__(self, repo: StatsRepository, *, batch_limit: int, batch_interval: float = 0.0) -> None:
         self.repo = repo
         self.batch_limit = batch_limit
+        self.batch_interval = batch_interval
         self.holding = asyncio.Event()  # set while a rebuild holds the writes
 
     async def handle_batch(self, messages: list[AbstractIncomingMessage], stop: asyncio.Event) -> None:
@@ -58,8 +61,11 @@ class StatsConsumer:
                 await _settle(message.reject(requeue=False))
         if not await self._write(folded, stop):
             return  # stopping: unacked messages go back to the queue and are deduplicated later
-        for message in valid:
-            await _settle(message.ack())
+        if valid:
+            # One frame for the batch: the broker delivers in order and the batch is taken from
+            # the head of the inbox, so every unsettled delivery up to the last one is this
+            # batch's (the dead-lettered ones are settled already).
+            await _settle(valid[-1].ack(multiple=True))
 
     async def _write(self, folded: list[FoldedEvent], stop: asyncio.Event) -> bool:
         """Write with backoff while DynamoDB is unavailable; False if asked to stop first."""
@@ -93,14 +99,29 @@ class StatsConsumer:
         return True
 
     async def run(self, queue: AbstractQueue, stop: asyncio.Event) -> None:
-        """Consume until `stop` is set; each batch is what has arrived since the last write."""
+        """Consume until `stop` is set; each batch is what has arrived since the last write.
+
+        Under load a batch is also given until `batch_interval` after the previous batch's
+        start to fill up (unless it is full): each batch costs a write per item it touches,
+        whatever its size, so fewer, larger batches spare the store (and the write units) when
+        events keep coming. A message after a quiet spell is written at once.
+        """
+        loop = asyncio.get_running_loop()
         inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         tag = await queue.consume(inbox.put)
+        started = -math.inf
         try:
             while (first := await _next(inbox, stop)) is not None:
                 batch = [first]
-                while len(batch) < self.batch_limit and not inbox.empty():
-                    batch.append(inbox.get_nowait())
+                fill_until = started + self.batch_interval
+                while len(batch) < self.batch_limit:
+                    if not inbox.empty():
+                        batch.append(inbox.get_nowait())
+                    elif (message := await _next(inbox, stop, fill_until - loop.time())) is not None:
+                        batch.append(message)
+                    else:
+                        break
+                started = loop.time()
                 await self.handle_batch(batch, stop)
         finally:
             with contextlib.suppress(Exception):
@@ -108,17 +129,19 @@ class StatsConsumer:
 
 
 async def _next(
-    inbox: asyncio.Queue[AbstractIncomingMessage], stop: asyncio.Event
+    inbox: asyncio.Queue[AbstractIncomingMessage], stop: asyncio.Event, seconds: float | None = None
 ) -> AbstractIncomingMessage | None:
+    """The next message; None once `stop` is set or, with `seconds`, when none arrives in time."""
     if not inbox.empty():
         return inbox.get_nowait()
+    if stop.is_set() or (seconds is not None and seconds <= 0):
+        return None
     getter = asyncio.ensure_future(inbox.get())
     stopper = asyncio.ensure_future(stop.wait())
-    done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait({getter, stopper}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     stopper.cancel()
-    if getter in done:
+    if not getter.cancel():  # it had finished: the message was taken
         return getter.result()
-    getter.cancel()
     return None
 
 
@@ -154,11 +177,20 @@ async def consume(settings: Settings, topology: Topology, stop: asyncio.Event) -
             return
         async with connection:
             channel = await connection.channel()
-            await channel.set_qos(prefetch_count=settings.stats_prefetch)
+            # Two batches' worth unacked: while one batch is written the next one is delivered
+            # whole, so a backlog is folded in full batches rather than in what trickled in
+            # since the last acks.
+            prefetch = PREFETCH_BATCHES * settings.stats_prefetch
+            await channel.set_qos(prefetch_count=prefetch)
             await declare_on_channel(channel, topology)
             queue = await channel.get_queue(topology.stats_queue)
-            logger.info("consuming %s (prefetch %d)", topology.stats_queue, settings.stats_prefetch)
-            await StatsConsumer(repo, batch_limit=settings.stats_prefetch).run(queue, stop)
+            logger.info("consuming %s (prefetch %d)", topology.stats_queue, prefetch)
+            consumer = StatsConsumer(
+                repo,
+                batch_limit=settings.stats_prefetch,
+                batch_interval=settings.stats_batch_interval_seconds,
+            )
+            await consumer.run(queue, stop)
 
 
 async def _retry(what: str, action: Callable[[], Awaitable[T]], stop: asyncio.Event) -> T | None:

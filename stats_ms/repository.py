@@ -1,11 +1,16 @@
 """The DynamoDB side: table layout, exactly-once folding, reads. Only this module knows the keys.
 
 Layout (one *generation* of tables; a rebuild fills a fresh generation and switches to it):
-- `<prefix>page-stats-<gen>`: pk "PAGE#<id>"; sk "TOTAL" holds the current figures, the
-  owner and the daily buckets (attributes "day#<yyyy-mm-dd>#<counter>", so that a batch costs
-  one write per page); sk "REPLIES#<page id>" the replies another page wrote under this
-  page's posts (added on read). One Query of the page's partition reads its whole answer.
-  The daily attributes grow by ~70 bytes per active day: years below DynamoDB's 400 KB.
+- `<prefix>page-stats-<gen>`: pk "PAGE#<id>"; sk "TOTAL" holds the current figures and the
+  owner; sk "DAY#<yyyy-mm-dd>" one UTC day's buckets (posts, likes, followers); sk
+  "REPLIES#<page id>" the replies another page wrote under this page's posts (added on read).
+  One Query of the page's partition, newest first ("TOTAL" > "REPLIES#" > "DAY#"), reads the
+  whole answer. Each item stays small whatever the page's age: a write is charged by the
+  size of the item it updates (1 KB per write unit on DynamoDB; on moto's server an update
+  deep-copies the item), which the day buckets kept on "TOTAL" made grow by ~70 bytes per
+  active day (~25 write units per update after a year; ~66 ms per update on moto's server).
+  Items written before the split may still hold "day#<yyyy-mm-dd>#<counter>" attributes on
+  "TOTAL"; they are read and added to the day items of the same date.
 - `<prefix>stats-meta`: the item "tables" names the active generation and, during a rebuild,
   the generation being built.
 
@@ -24,8 +29,9 @@ pages' events may arrive in any order relative to each other.
 transaction deep-copies each table it touches once per item, so it slowed down with the
 table size and could not keep up with 100 events/s.)
 Hot pages: the events of one batch are summed per item, so a burst on one page costs one
-conditional update of its item instead of one per event; distinct items are written in
-parallel.
+conditional update of its TOTAL (and one of its day, when the events count in the day's
+buckets) instead of one per event; distinct items are written in parallel. A day item sees
+the page's events of that day only, in log order, so its position check works the same way.
 """
 
 from __future__ import annotations
@@ -51,8 +57,11 @@ logger = logging.getLogger(__name__)
 META_KEY = "tables"
 INITIAL_GENERATION = "g0"
 POSITION = "applied_position"
-DAY_PREFIX = "day#"
+LEGACY_DAY_PREFIX = "day#"  # day buckets as attributes of TOTAL (before the day items)
+DAY_PREFIX = "DAY#"
 REPLIES_PREFIX = "REPLIES#"
+TOTAL = "TOTAL"
+READ_MARGIN = 32  # items read beyond the day items wanted: TOTAL and the REPLIES# ones
 MAX_PARALLEL_WRITES = 16
 WRITE_TIMEOUT_SECONDS = 15.0
 TABLE_ACTIVE_TIMEOUT_SECONDS = 120.0
@@ -279,27 +288,38 @@ class StatsRepository:
     async def page_stats(self, page_id: int) -> PageStats | None:
         """The page's figures, or None for a page never heard of (or deleted)."""
         table = self.stats_table((await self.generations()).active)
-        items = await self._page_items(table, page_id)
-        if not items or items[-1]["sk"] != "TOTAL":
+        days = self.settings.stats_daily_days
+        items = await self._page_items(table, page_id, days)
+        if not items or items[0]["sk"] != TOTAL:
             return None
-        total = items[-1]
+        total = items[0]
         if "owner_id" not in total or total.get("deleted"):
             return None
-        replies_from_others = sum(int(item.get("replies", 0)) for item in items[:-1])
-        return _page_stats(page_id, total, replies_from_others, self.settings.stats_daily_days)
+        replies_from_others = sum(
+            int(i.get("replies", 0)) for i in items if i["sk"].startswith(REPLIES_PREFIX)
+        )
+        day_items = [i for i in items if i["sk"].startswith(DAY_PREFIX)]
+        return _page_stats(page_id, total, replies_from_others, _daily(total, day_items, days))
 
-    async def _page_items(self, table: str, page_id: int) -> list[dict[str, Any]]:
-        """The page's REPLIES# items, then its TOTAL ("REPLIES#" < "TOTAL"): one query as a rule."""
+    async def _page_items(self, table: str, page_id: int, days: int) -> list[dict[str, Any]]:
+        """TOTAL, the REPLIES# items, then the newest `days` DAY# items: one query as a rule.
+
+        Newest first, in pages of `days` items and then some (the REPLIES# ones), stopping once
+        `days` day items are read: older days are never read.
+        """
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": table,
-            "KeyConditionExpression": "pk = :pk AND sk >= :from",
-            "ExpressionAttributeValues": {":pk": _page_key(page_id), ":from": REPLIES_PREFIX},
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": _page_key(page_id)},
+            "ScanIndexForward": False,
+            "Limit": days + READ_MARGIN,
         }
         while True:
             response = await self._client.query(**kwargs)
             items.extend(response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
+            day_count = sum(1 for item in items if item["sk"].startswith(DAY_PREFIX))
+            if "LastEvaluatedKey" not in response or day_count >= days:
                 return items
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
@@ -309,15 +329,25 @@ Part = tuple[int, PageDelta]
 
 @dataclass
 class _ItemWrite:
-    """The parts (position, delta) of a batch that touch one item, in log order."""
+    """The parts (position, delta) of a batch that touch one item, in log order.
+
+    The item is the page's TOTAL, its REPLIES# item for the replies page `via` wrote, or its
+    DAY# item of `day` (only the parts counting in that day's buckets).
+    """
 
     page_id: int
     via: int | None
+    day: date | None
     parts: list[Part]
 
     @property
     def key(self) -> dict[str, str]:
-        sk = "TOTAL" if self.via is None else f"{REPLIES_PREFIX}{self.via}"
+        if self.day is not None:
+            sk = f"{DAY_PREFIX}{self.day.isoformat()}"
+        elif self.via is not None:
+            sk = f"{REPLIES_PREFIX}{self.via}"
+        else:
+            sk = TOTAL
         return {"pk": _page_key(self.page_id), "sk": sk}
 
     def update(self, parts: list[Part]) -> dict[str, Any]:
@@ -326,16 +356,24 @@ class _ItemWrite:
         names = {"#pos": POSITION}
         values: dict[str, Any] = {":first": parts[0][0], ":last": parts[-1][0]}
         sets = ["#pos = :last"]
-        if self.via is None:
-            adds = _total_changes(self.page_id, merged, names, values, sets)
-        else:
+        adds: dict[str, int]
+        if self.day is not None:
+            adds = merged.daily[self.day]
+        elif self.via is not None:
             adds = {"replies": merged.counters["replies"]}
+        else:
+            adds = _total_changes(merged, names, values, sets)
+        # Only what changes is named: moto's server parses and walks the whole expression on
+        # every update (its cost grows with the clauses), and an ADD of 0 is a no-op anyway.
+        adds = {name: amount for name, amount in adds.items() if amount}
         for i, (name, amount) in enumerate(adds.items()):
             names[f"#a{i}"], values[f":a{i}"] = name, amount
+        expression = f"SET {', '.join(sets)}"
+        if adds:
+            expression += " ADD " + ", ".join(f"#a{i} :a{i}" for i in range(len(adds)))
         return {
             "Key": self.key,
-            "UpdateExpression": f"SET {', '.join(sets)} ADD "
-            + ", ".join(f"#a{i} :a{i}" for i in range(len(adds))),
+            "UpdateExpression": expression,
             "ConditionExpression": "attribute_not_exists(#pos) OR #pos < :first",
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
@@ -344,10 +382,10 @@ class _ItemWrite:
 
 
 def _total_changes(
-    page_id: int, delta: PageDelta, names: dict[str, str], values: dict[str, Any], sets: list[str]
+    delta: PageDelta, names: dict[str, str], values: dict[str, Any], sets: list[str]
 ) -> dict[str, int]:
-    """Fill the SET part of a TOTAL update; returns the attributes to ADD (counters, daily)."""
-    fields: dict[str, Any] = {"page_id": page_id}
+    """Fill the SET part of a TOTAL update; returns the counters to ADD."""
+    fields: dict[str, Any] = {}
     if delta.last_at is not None:
         fields["updated_at"] = delta.last_at.astimezone(UTC).isoformat()
     if delta.owner_id is not None:
@@ -357,24 +395,18 @@ def _total_changes(
     for name, value in fields.items():
         names[f"#{name}"], values[f":{name}"] = name, value
         sets.append(f"#{name} = :{name}")
-    adds = dict(delta.counters)
-    for day, bucket in delta.daily.items():
-        adds.update({_daily_attribute(day, c): n for c, n in bucket.items() if n})
-    return adds
-
-
-def _daily_attribute(day: date, counter: str) -> str:
-    return f"{DAY_PREFIX}{day.isoformat()}#{counter}"
+    return dict(delta.counters)
 
 
 def _item_writes(events: Sequence[FoldedEvent]) -> list[_ItemWrite]:
-    """Group a batch by item (each page's TOTAL, each REPLIES#), parts in log order."""
+    """Group a batch by item (each page's TOTAL, REPLIES# and DAY# items), parts in log order."""
     unique = sorted({e.event_id: e for e in events}.values(), key=lambda e: e.position)
-    writes: dict[tuple[int, int | None], _ItemWrite] = {}
+    writes: dict[tuple[int, int | None, date | None], _ItemWrite] = {}
     for event in unique:
         for page_id, delta in event.effects.items():
-            item = writes.setdefault((page_id, delta.via), _ItemWrite(page_id, delta.via, []))
-            item.parts.append((event.position, delta))
+            keys = [(page_id, delta.via, None), *((page_id, None, day) for day in delta.daily)]
+            for key in keys:
+                writes.setdefault(key, _ItemWrite(*key, [])).parts.append((event.position, delta))
     return list(writes.values())
 
 
@@ -396,18 +428,32 @@ def _number(item: dict[str, Any], name: str) -> int:
     return max(0, int(value))
 
 
-def _daily(total: dict[str, Any], days: int) -> list[DailyStats]:
-    """The newest `days` daily buckets of a TOTAL item, oldest first."""
+def _daily(total: dict[str, Any], day_items: list[dict[str, Any]], days: int) -> list[DailyStats]:
+    """The newest `days` daily buckets (DAY# items plus TOTAL's legacy attributes), oldest first."""
     buckets: dict[str, dict[str, int]] = {}
+
+    def add(day: str, counter: str, value: Any) -> None:
+        if counter in DAILY_COUNTERS:
+            bucket = buckets.setdefault(day, dict.fromkeys(DAILY_COUNTERS, 0))
+            bucket[counter] += int(value)
+
     for name, value in total.items():
-        if name.startswith(DAY_PREFIX):
-            day, _, counter = name.removeprefix(DAY_PREFIX).partition("#")
-            buckets.setdefault(day, dict.fromkeys(DAILY_COUNTERS, 0))[counter] = max(0, int(value))
+        if name.startswith(LEGACY_DAY_PREFIX):
+            day, _, counter = name.removeprefix(LEGACY_DAY_PREFIX).partition("#")
+            add(day, counter, value)
+    for item in day_items:
+        for counter in DAILY_COUNTERS:
+            add(item["sk"].removeprefix(DAY_PREFIX), counter, item.get(counter, 0))
     newest = sorted(buckets)[-days:]
-    return [DailyStats(date=date.fromisoformat(day), **buckets[day]) for day in newest]
+    return [
+        DailyStats(date=date.fromisoformat(day), **{c: max(0, n) for c, n in buckets[day].items()})
+        for day in newest
+    ]
 
 
-def _page_stats(page_id: int, total: dict[str, Any], replies_from_others: int, days: int) -> PageStats:
+def _page_stats(
+    page_id: int, total: dict[str, Any], replies_from_others: int, daily: list[DailyStats]
+) -> PageStats:
     return PageStats(
         page_id=page_id,
         owner_id=int(total["owner_id"]),
@@ -417,7 +463,7 @@ def _page_stats(page_id: int, total: dict[str, Any], replies_from_others: int, d
         likes=_number(total, "likes"),
         replies=max(0, int(total.get("replies", 0)) + replies_from_others),
         updated_at=datetime.fromisoformat(str(total["updated_at"])),
-        daily=_daily(total, days),
+        daily=daily,
     )
 
 

@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 from unittest import mock
 
 import aio_pika
@@ -14,7 +15,7 @@ import pytest
 
 from events.topology import Topology, declare_topology, delete_topology
 from stats_ms.consumer import StatsConsumer, consume
-from stats_ms.repository import Generations
+from stats_ms.repository import Generations, StatsRepository
 from stats_ms.tests import builders as b
 from stats_ms.tests.conftest import eventually
 
@@ -44,9 +45,9 @@ async def test_valid_messages_are_acked_after_the_write():
     repo = fake_repo(side_effect=lambda events: order.append(f"write {len(events)}"))
     msgs = [good(b.page_created(1, 7)), good(b.post_created(10, 1, 7))]
     for m in msgs:
-        m.ack.side_effect = lambda: order.append("ack")
+        m.ack.side_effect = lambda multiple, m=m: order.append(f"ack {m.message_id} multiple={multiple}")
     await StatsConsumer(repo, batch_limit=10).handle_batch(msgs, asyncio.Event())
-    assert order == ["write 2", "ack", "ack"]
+    assert order == ["write 2", f"ack {msgs[-1].message_id} multiple=True"]  # one frame for the batch
     (events,) = repo.apply.await_args.args
     assert [e.event_id for e in events] == [m.message_id for m in msgs]
 
@@ -68,7 +69,7 @@ async def test_poison_is_rejected_without_requeue_and_the_rest_goes_on(body, cap
     await StatsConsumer(repo, batch_limit=10).handle_batch([poison, fine], asyncio.Event())
     poison.reject.assert_awaited_once_with(requeue=False)
     poison.ack.assert_not_awaited()
-    fine.ack.assert_awaited_once()
+    fine.ack.assert_awaited_once_with(multiple=True)
     assert len(repo.apply.await_args.args[0]) == 1
     assert "dead-lettering message poison" in caplog.text
 
@@ -102,6 +103,67 @@ async def test_writes_are_held_while_a_rebuild_runs():
     repo.apply.assert_awaited_once()
     msg.ack.assert_awaited_once()
     assert not consumer.holding.is_set()
+
+
+class FakeQueue:
+    """Hands the consumer's callback to the test, which delivers messages through it."""
+
+    def __init__(self) -> None:
+        self.deliver: Callable[[Any], Awaitable[None]] | None = None
+
+    async def consume(self, callback):
+        self.deliver = callback
+        return "tag"
+
+    async def cancel(self, tag):
+        return None
+
+
+@contextlib.asynccontextmanager
+async def consuming(consumer: StatsConsumer) -> AsyncIterator[FakeQueue]:
+    queue, stop = FakeQueue(), asyncio.Event()
+    task = asyncio.create_task(consumer.run(queue, stop))  # type: ignore[arg-type]
+    await eventually(lambda: _true(queue.deliver is not None))
+    try:
+        yield queue
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+def batch_sizes(repo: mock.MagicMock) -> list[int]:
+    return [len(call.args[0]) for call in repo.apply.await_args_list]
+
+
+async def test_a_message_after_a_quiet_spell_is_written_at_once():
+    repo = fake_repo()
+    async with consuming(StatsConsumer(repo, batch_limit=10, batch_interval=60.0)) as queue:
+        await queue.deliver(good(b.page_created(1, 7)))
+        await eventually(lambda: _true(batch_sizes(repo) == [1]), seconds=5)  # not 60 s later
+
+
+async def test_under_load_a_batch_fills_until_the_interval_since_the_previous_one():
+    repo = fake_repo()
+    async with consuming(StatsConsumer(repo, batch_limit=10, batch_interval=0.5)) as queue:
+        await queue.deliver(good(b.page_created(1, 7)))
+        await eventually(lambda: _true(batch_sizes(repo) == [1]))
+        await queue.deliver(good(b.post_created(10, 1, 7)))
+        await asyncio.sleep(0.1)  # the consumer is idle meanwhile, and waits
+        await queue.deliver(good(b.post_created(11, 1, 7)))
+        await eventually(lambda: _true(batch_sizes(repo) == [1, 2]))
+
+
+async def test_a_full_batch_does_not_wait_for_the_interval():
+    repo = fake_repo()
+    async with consuming(StatsConsumer(repo, batch_limit=2, batch_interval=60.0)) as queue:
+        for envelope in [b.page_created(1, 7), *(b.post_created(10 + i, 1, 7) for i in range(4))]:
+            await queue.deliver(good(envelope))
+        # Two full batches at once; the last message waits for more (stopping ends the wait).
+        await eventually(lambda: _true(batch_sizes(repo) == [2, 2]), seconds=5)
 
 
 # --- with the real broker ---------------------------------------------------------------------
@@ -194,3 +256,37 @@ async def test_a_poison_message_goes_to_the_dead_letter_queue(repo, topology, ru
 
 async def _known(repo, page_id: int) -> bool:
     return await repo.page_stats(page_id) is not None
+
+
+@pytest.mark.integration
+async def test_the_next_batch_is_delivered_while_one_is_written(settings, repo, topology):
+    settings = settings.model_copy(update={"stats_prefetch": 5})
+    events = [b.page_created(1, 7), *(b.post_liked(10, 1, 7, user_id=u) for u in range(14))]
+    await publish(topology, [wire(e) for e in events])
+    writing, release = asyncio.Event(), asyncio.Event()
+    original = StatsRepository.apply
+
+    async def slow_apply(self, events):
+        writing.set()
+        await release.wait()
+        await original(self, events)
+
+    stop = asyncio.Event()
+    with mock.patch.object(StatsRepository, "apply", slow_apply):
+        task = asyncio.create_task(consume(settings, topology, stop))
+        await asyncio.wait_for(writing.wait(), 20)
+        # Two batches' worth (10) are out of the queue while the first one is being written.
+        await eventually(lambda: _ready_in_queue(topology, 15 - 10))
+        release.set()
+        await eventually(lambda: _likes_are(repo, 14))
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert await _ready_in_queue(topology, 0)  # all acked: nothing came back when the channel closed
+
+
+async def _ready_in_queue(topology: Topology, n: int) -> bool:
+    connection = await aio_pika.connect(RABBITMQ_URL)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(topology.stats_queue, passive=True)
+        return queue.declaration_result.message_count == n

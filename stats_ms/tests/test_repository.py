@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from unittest import mock
 
+import pytest
 from botocore.exceptions import ClientError
 
 from stats_ms.repository import StatsRepository
@@ -175,7 +176,7 @@ async def test_a_hot_page_batch_is_one_write_per_item(repo):
 
     with mock.patch.object(repo._client, "update_item", counted):
         await apply(repo, *events)
-    assert len(calls) == 1 + 20  # page 1 (figures and its day bucket in one item), 20 other pages
+    assert len(calls) == 2 + 20  # page 1's figures and its day, 20 other pages' figures
     assert figures(await repo.page_stats(1)) == {**ZERO, "likes": 150}
     assert all([await repo.page_stats(p) is not None for p in range(100, 120)])
 
@@ -255,3 +256,89 @@ async def test_only_the_newest_days_are_answered(repo):
     stats = await repo.page_stats(1)
     assert stats is not None and stats.posts == 3
     assert [d.date for d in stats.daily] == [date(2026, 11, 21), date(2026, 11, 22)]
+
+
+async def test_an_update_names_only_what_changes(repo):
+    original, updates = repo._client.update_item, []
+
+    async def recorded(**kwargs):
+        updates.append(kwargs)
+        return await original(**kwargs)
+
+    at = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    with mock.patch.object(repo._client, "update_item", recorded):
+        await apply(repo, b.page_created(1, 7, at=at))
+        await apply(repo, b.post_liked(10, 1, 7, user_id=3, at=at))
+    named = {update["Key"]["sk"]: set(update["ExpressionAttributeNames"].values()) for update in updates[1:]}
+    assert set(updates[0]["ExpressionAttributeNames"].values()) == {
+        "applied_position",
+        "updated_at",
+        "owner_id",
+    }
+    assert "ADD" not in updates[0]["UpdateExpression"]
+    assert named == {
+        "TOTAL": {"applied_position", "updated_at", "owner_id", "likes"},
+        "DAY#2026-11-25": {"applied_position", "likes"},
+    }
+    assert figures(await repo.page_stats(1)) == {**ZERO, "likes": 1}
+
+
+async def _item(repo, sk: str) -> dict:
+    table = repo.stats_table((await repo.generations()).active)
+    response = await repo._client.get_item(TableName=table, Key={"pk": "PAGE#1", "sk": sk})
+    return response.get("Item", {})
+
+
+async def test_each_day_is_an_item_of_its_own_and_the_figures_item_stays_small(repo):
+    repo.settings = repo.settings.model_copy(update={"stats_daily_days": 30})
+    first = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    likes = [b.post_liked(10, 1, 7, user_id=d, at=first + timedelta(days=d)) for d in range(40)]
+    await apply(repo, b.page_created(1, 7, at=first), *likes)
+    total = await _item(repo, "TOTAL")
+    assert set(total) == {"pk", "sk", "applied_position", "updated_at", "owner_id", "likes"}
+    assert (await _item(repo, "DAY#2026-01-01"))["likes"] == 1
+    stats = await repo.page_stats(1)
+    assert stats is not None and stats.likes == 40
+    assert [d.date for d in stats.daily] == [(first + timedelta(days=d)).date() for d in range(10, 40)]
+    assert all(d.likes == 1 for d in stats.daily)
+
+
+async def test_day_buckets_written_on_the_figures_item_earlier_are_still_read(repo):
+    at = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    await apply(repo, b.page_created(1, 7, at=at), b.post_liked(10, 1, 7, user_id=3, at=at))
+    table = repo.stats_table((await repo.generations()).active)
+    await repo._client.update_item(  # as the figures item held them before the day items
+        TableName=table,
+        Key={"pk": "PAGE#1", "sk": "TOTAL"},
+        UpdateExpression="ADD #old :n, #older :n",
+        ExpressionAttributeNames={"#old": "day#2026-11-25#likes", "#older": "day#2026-11-24#posts"},
+        ExpressionAttributeValues={":n": 2},
+    )
+    stats = await repo.page_stats(1)
+    assert stats is not None
+    assert [(d.date, d.posts, d.likes) for d in stats.daily] == [
+        (date(2026, 11, 24), 2, 0),
+        (date(2026, 11, 25), 0, 3),
+    ]
+
+
+async def test_a_batch_cut_between_the_figures_and_the_day_counts_once_when_written_again(repo):
+    events = folded(
+        b.page_created(1, 7), b.post_liked(10, 1, 7, user_id=3), b.post_liked(10, 1, 7, user_id=4)
+    )
+    original, failed = repo._client.update_item, []
+
+    async def day_write_fails_once(**kwargs):
+        if kwargs["Key"]["sk"].startswith("DAY#") and not failed:
+            failed.append(kwargs["Key"])
+            raise ClientError({"Error": {"Code": "InternalServerError"}}, "UpdateItem")
+        return await original(**kwargs)
+
+    with mock.patch.object(repo._client, "update_item", day_write_fails_once), pytest.raises(ClientError):
+        await repo.apply(events)  # the day's write fails (the figures' may not)
+    assert failed
+    await repo.apply(events)  # the consumer writes the unacked batch again
+    await repo.apply(events[1:])  # and a redelivery later
+    stats = await repo.page_stats(1)
+    assert figures(stats) == {**ZERO, "likes": 2}
+    assert [d.likes for d in stats.daily] == [2]
