@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 from django.conf import settings
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -73,6 +73,7 @@ class PageStatsView(APIView):
     """The page's figures for its owner, as the statistics service folds them."""
 
     @extend_schema(
+        parameters=[OpenApiParameter("page_id", int, OpenApiParameter.PATH, description="The page's id.")],
         responses=inline_serializer(
             "PageStats",
             {
@@ -85,7 +86,7 @@ class PageStatsView(APIView):
                 "updated_at": serializers.DateTimeField(),
                 "daily": serializers.ListField(child=serializers.DictField()),
             },
-        )
+        ),
     )
     def get(self, request: Request, page_id: str) -> Response:
         assert isinstance(request.user, User)

@@ -110,6 +110,20 @@ def test_schema_serves_every_contract_path_and_the_docs(api_client: APIClient) -
     assert api_client.get("/api/docs/").status_code == 200
 
 
+def test_every_id_in_a_path_is_an_integer_in_the_schema(api_client: APIClient) -> None:
+    schema = _schema(api_client)
+    id_parameters = [
+        (path, method, parameter)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "path" and (parameter["name"] == "id" or parameter["name"].endswith("_id"))
+    ]
+    assert len(id_parameters) > 20
+    for path, method, parameter in id_parameters:
+        assert parameter["schema"]["type"] == "integer", (method, path, parameter)
+
+
 def _concrete(path: str, ids: dict[str, str]) -> str:
     for name, value in ids.items():
         path = path.replace("{" + name + "}", value)
