@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -150,9 +150,14 @@ def _authenticate(email: str, password: str) -> User | None:
     return user if user.check_password(password) else None
 
 
-@transaction.atomic
 def _record_login_failure(*, email: str, user_id: int | None) -> None:
     append_event(contracts.UserLoginFailed(email=_login_aggregate(email), user_id=user_id), actor_id=user_id)
+
+
+# Attempts on one account are taken one at a time (a transaction-scoped advisory lock keyed by
+# the account's e-mail), so a burst of wrong passwords sent at the same instant cannot all pass
+# the failure count before any of them is recorded. Different accounts never wait on each other.
+LOGIN_LOCK_CLASS = 0x1A6  # the first key of pg_advisory_xact_lock(int, int): logins
 
 
 def _issue_pair(user: User, *, family: uuid.UUID) -> TokenPair:
@@ -175,20 +180,28 @@ def _start_session(*, user: User) -> TokenPair:
 
 
 def user_login(*, email: str, password: str) -> TokenPair:
-    """Check credentials and open a session.
+    """Check credentials and open a session; at most LOGIN_MAX_FAILURES wrong tries per window."""
+    outcome = _attempt_login(email, password)
+    if isinstance(outcome, ApplicationError):
+        raise outcome  # after the commit: a failed attempt is recorded although the request fails
+    return outcome
 
-    Not atomic as a whole on purpose: a failed attempt is committed (the throttle counts it)
-    even though the request fails.
-    """
+
+@transaction.atomic
+def _attempt_login(email: str, password: str) -> TokenPair | ApplicationError:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [LOGIN_LOCK_CLASS, _login_aggregate(email)]
+        )
     if _recent_login_failures(email) >= settings.LOGIN_MAX_FAILURES:
-        raise Throttled("Too many failed logins for this account; try again later.")
+        return Throttled("Too many failed logins for this account; try again later.")
     user = _authenticate(email, password)
     if user is None:
         known = User.objects.filter(email__iexact=email.strip()).values_list("pk", flat=True).first()
         _record_login_failure(email=email, user_id=known)
-        raise InvalidCredentials()
+        return InvalidCredentials()
     if user.is_blocked:
-        raise UserBlocked()
+        return UserBlocked()
     return _start_session(user=user)
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import pytest
-from django.db import connection
 
 from core_app.posts.models import Like, Post
 from core_app.posts.services import post_create, post_delete, post_like
+from core_app.testing.concurrency import run_at_once
 from core_app.testing.factories import PageFactory, PostFactory, UserFactory
 from core_app.users.models import User
 from events.models import StoredEvent
@@ -17,29 +16,6 @@ from events.models import StoredEvent
 pytestmark = pytest.mark.django_db(transaction=True)
 
 THREADS = 8
-
-
-def run_at_once(calls: list[Callable[[], object]]) -> list[BaseException]:
-    """Run each call in its own thread (own DB connection), released together; returns errors."""
-    barrier = threading.Barrier(len(calls))
-    errors: list[BaseException] = []
-
-    def worker(call: Callable[[], object]) -> None:
-        try:
-            barrier.wait(timeout=30)
-            call()
-        except BaseException as exc:  # collected and asserted on by the test
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return errors
 
 
 def _like(user: User, post_id: int) -> Callable[[], object]:

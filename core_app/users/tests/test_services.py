@@ -12,10 +12,12 @@ from core_app.common.exceptions import (
     Conflict,
     NotFound,
     PermissionDeniedError,
+    Throttled,
     TokenInvalid,
     UserBlocked,
     ValidationFailed,
 )
+from core_app.testing.concurrency import run_at_once
 from core_app.testing.events import stored_events
 from core_app.testing.factories import AdminFactory, ModeratorFactory, PageFactory, UserFactory
 from core_app.testing.images import image_upload
@@ -151,6 +153,19 @@ class TestSessions:
         assert len(_events("user.token_refreshed")) == 1
         # The second presentation was a reuse: the whole session is over.
         assert not RefreshSession.objects.filter(family=pair.session_id, revoked_at__isnull=True).exists()
+
+    def test_wrong_passwords_sent_at_once_cannot_overshoot_the_throttle(self, settings) -> None:
+        settings.LOGIN_MAX_FAILURES = 3
+        user = UserFactory()
+
+        def wrong() -> None:
+            services.user_login(email=user.email, password="wrong")
+
+        errors = run_at_once([wrong] * 8)
+        assert sorted(type(e).__name__ for e in errors) == ["InvalidCredentials"] * 3 + ["Throttled"] * 5
+        assert len(_events("user.login_failed")) == 3
+        with pytest.raises(Throttled):
+            services.user_login(email=user.email, password=PASSWORD)
 
     def test_logout_revokes_the_family_and_appends_once(self) -> None:
         user = UserFactory()
