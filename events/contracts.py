@@ -15,6 +15,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 FollowStatus = Literal["pending", "accepted"]
+SessionRevokedReason = Literal["token_reused", "user_blocked", "user_deactivated"]
 
 
 class EventPayload(BaseModel):
@@ -124,6 +125,15 @@ class UserTokenRefreshed(_UserEvent):
 @contract("user.logged_out", 1, "user")
 class UserLoggedOut(_UserEvent):
     session_id: UUID
+
+
+@contract("user.session_revoked", 1, "user")
+class UserSessionRevoked(_UserEvent):
+    """A login session ended by the server: a spent refresh token was presented again
+    (`token_reused`: someone holds a copy), or its user was blocked or deactivated."""
+
+    session_id: UUID
+    reason: SessionRevokedReason
 
 
 @contract("user.login_failed", 1, "login")

@@ -219,6 +219,16 @@ def _revoke_family(family: uuid.UUID) -> int:
     )
 
 
+def _end_session(session: RefreshSession, reason: contracts.SessionRevokedReason) -> None:
+    """Revoke the session's whole family (once) and record why, for the audit trail."""
+    if _revoke_family(session.family):
+        logger.warning("session family %s revoked: %s", session.family, reason)
+        append_event(
+            contracts.UserSessionRevoked(user_id=session.user_id, session_id=session.family, reason=reason),
+            actor_id=None,
+        )
+
+
 @transaction.atomic
 def _rotate(*, jti: uuid.UUID, user_id: int) -> TokenPair | ApplicationError:
     """Rotate one session, or commit the family's revocation and return the error to raise."""
@@ -227,14 +237,16 @@ def _rotate(*, jti: uuid.UUID, user_id: int) -> TokenPair | ApplicationError:
         return TokenInvalid()
     if session.used_at is not None or session.revoked_at is not None:
         # A spent token presented again: someone holds a copy, so end the whole session.
-        if _revoke_family(session.family):
-            logger.warning("refresh token reuse; session family %s revoked", session.family)
+        _end_session(session, "token_reused")
         return TokenInvalid("This refresh token has already been used.")
     if session.expires_at <= timezone.now():
         return TokenInvalid("This refresh token has expired.")
-    if session.user.is_blocked or not session.user.is_active:
-        _revoke_family(session.family)
-        return UserBlocked() if session.user.is_active else TokenInvalid()
+    if not session.user.is_active:
+        _end_session(session, "user_deactivated")
+        return TokenInvalid()
+    if session.user.is_blocked:
+        _end_session(session, "user_blocked")
+        return UserBlocked()
     session.used_at = timezone.now()
     session.save(update_fields=["used_at"])
     pair = _issue_pair(session.user, family=session.family)

@@ -127,6 +127,35 @@ class TestSessions:
             services.user_refresh(refresh=pair.refresh)
         assert RefreshSession.objects.filter(family=pair.session_id).count() == 2
         assert not RefreshSession.objects.filter(family=pair.session_id, revoked_at__isnull=True).exists()
+        [event] = _events("user.session_revoked")
+        assert event.payload == {
+            "user_id": user.pk,
+            "session_id": str(pair.session_id),
+            "reason": "token_reused",
+        }
+        # Presented a third time: the family is already revoked, nothing more is recorded.
+        with pytest.raises(TokenInvalid):
+            services.user_refresh(refresh=pair.refresh)
+        assert len(_events("user.session_revoked")) == 1
+
+    @pytest.mark.parametrize(
+        ("change", "error", "reason"),
+        [
+            ({"is_blocked": True}, UserBlocked, "user_blocked"),
+            ({"is_active": False}, TokenInvalid, "user_deactivated"),
+        ],
+    )
+    def test_refresh_for_a_blocked_or_deactivated_user_records_why_the_session_ended(
+        self, change, error, reason
+    ) -> None:
+        user = UserFactory()
+        pair = services.user_login(email=user.email, password=PASSWORD)
+        User.objects.filter(pk=user.pk).update(**change)
+        with pytest.raises(error):
+            services.user_refresh(refresh=pair.refresh)
+        [event] = _events("user.session_revoked")
+        assert event.payload["reason"] == reason
+        assert event.payload["session_id"] == str(pair.session_id)
 
     def test_concurrent_refreshes_of_one_token_let_exactly_one_through(self) -> None:
         user = UserFactory()
