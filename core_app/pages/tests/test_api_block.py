@@ -9,20 +9,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from core_app.pages.models import Page
-from core_app.pages.tests.conftest import events, payloads
+from core_app.pages.tests.conftest import URL, detail, error_code, events, payloads
 from core_app.testing.factories import PageFactory
 
 pytestmark = pytest.mark.django_db
-
-URL = "/api/v1/pages/"
-
-
-def detail(page, suffix=""):
-    return f"{URL}{page.pk}/{suffix}"
-
-
-def error_code(response):
-    return response.json()["error"]["code"]
 
 
 def in_hours(hours):

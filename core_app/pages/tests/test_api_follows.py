@@ -5,20 +5,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from core_app.pages.models import Follow, FollowStatus, Page
-from core_app.pages.tests.conftest import event_types, payloads
+from core_app.pages.tests.conftest import detail, error_code, event_types, payloads
 from core_app.testing.factories import FollowFactory, PageFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-URL = "/api/v1/pages/"
-
-
-def detail(page, suffix=""):
-    return f"{URL}{page.pk}/{suffix}"
-
-
-def error_code(response):
-    return response.json()["error"]["code"]
 
 
 def followers_count(page):

@@ -14,22 +14,11 @@ from PIL import Image
 
 from core_app.common import uploads
 from core_app.pages.models import Follow, FollowStatus, Page
-from core_app.pages.tests.conftest import event_types, payloads
+from core_app.pages.tests.conftest import URL, detail, error_code, event_types, payloads
 from core_app.posts.models import Post
 from core_app.testing.factories import FollowFactory, PageFactory, PostFactory, TagFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-URL = "/api/v1/pages/"
-
-
-def detail(page, suffix=""):
-    return f"{URL}{page.pk}/{suffix}"
-
-
-def error_code(response):
-    return response.json()["error"]["code"]
-
 
 # --- create --------------------------------------------------------------------------------
 
