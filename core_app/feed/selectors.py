@@ -90,14 +90,11 @@ def feed_list(*, viewer: User, before: int | None, limit: int) -> FeedSlice:
         candidates = feed_candidate_ids(viewer=viewer, before=before, count=window)
         if candidates:
             found += readable_feed_posts(viewer=viewer, ids=candidates, count=want - len(found))
-        if len(found) >= want or len(candidates) < window:
-            return _slice(found, limit, more_below=len(found) > limit)
+        if len(found) > limit:
+            return FeedSlice(posts=found[:limit], next_before=found[limit - 1].pk)
+        if len(candidates) < window:  # the feed ends here
+            return FeedSlice(posts=found, next_before=None)
         before = candidates[-1]
         window *= WIDEN
     # Still short after the last round: show what was found; the next page starts below it.
     return FeedSlice(posts=found, next_before=before)
-
-
-def _slice(found: list[Post], limit: int, *, more_below: bool) -> FeedSlice:
-    posts = found[:limit]
-    return FeedSlice(posts=posts, next_before=posts[-1].pk if more_below else None)

@@ -57,9 +57,9 @@ def follows_page(viewer: User, page_ref: str) -> Exists:
     )
 
 
-def feed_posts_q(viewer: User, prefix: str = "page__") -> Q:
+def feed_posts_q(viewer: User) -> Q:
     """Posts that belong in the viewer's feed: their own pages', or readable ones of pages they follow."""
-    followed = Q(follows_page(viewer, f"{prefix}id"))
+    followed = Q(follows_page(viewer, "page_id"))
     if not viewer.is_staff_role:
-        followed &= ~blocked_page_q(prefix)
-    return Q(**{f"{prefix}owner": viewer}) | followed
+        followed &= ~blocked_page_q("page__")
+    return Q(page__owner=viewer) | followed
