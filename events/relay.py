@@ -118,14 +118,16 @@ def advisory_lock_key(name: str) -> int:
 
 
 async def read_cursor(conn: psycopg.AsyncConnection[Any], name: str) -> int:
-    """The relay's cursor, creating the row at 0 the first time."""
-    await conn.execute(
-        "INSERT INTO event_relay_cursor (name, position, updated_at) VALUES (%s, 0, now())"
-        " ON CONFLICT (name) DO NOTHING",
-        [name],
-    )
-    cur = await conn.execute("SELECT position FROM event_relay_cursor WHERE name = %s", [name])
-    row = await cur.fetchone()
+    """The relay's cursor, creating the row at 0 the first time (one SELECT once it exists)."""
+    select = "SELECT position FROM event_relay_cursor WHERE name = %s"
+    row = await (await conn.execute(select, [name])).fetchone()
+    if row is None:
+        await conn.execute(
+            "INSERT INTO event_relay_cursor (name, position, updated_at) VALUES (%s, 0, now())"
+            " ON CONFLICT (name) DO NOTHING",
+            [name],
+        )
+        row = await (await conn.execute(select, [name])).fetchone()
     assert row is not None
     return int(row[0])
 
