@@ -9,8 +9,6 @@ Layout (one *generation* of tables; a rebuild fills a fresh generation and switc
   size of the item it updates (1 KB per write unit on DynamoDB; on moto's server an update
   deep-copies the item), which the day buckets kept on "TOTAL" made grow by ~70 bytes per
   active day (~25 write units per update after a year; ~66 ms per update on moto's server).
-  Items written before the split may still hold "day#<yyyy-mm-dd>#<counter>" attributes on
-  "TOTAL"; they are read and added to the day items of the same date.
 - `<prefix>stats-meta`: the item "tables" names the active generation and, during a rebuild,
   the generation being built.
 
@@ -57,7 +55,6 @@ logger = logging.getLogger(__name__)
 META_KEY = "tables"
 INITIAL_GENERATION = "g0"
 POSITION = "applied_position"
-LEGACY_DAY_PREFIX = "day#"  # day buckets as attributes of TOTAL (before the day items)
 DAY_PREFIX = "DAY#"
 REPLIES_PREFIX = "REPLIES#"
 TOTAL = "TOTAL"
@@ -299,7 +296,7 @@ class StatsRepository:
             int(i.get("replies", 0)) for i in items if i["sk"].startswith(REPLIES_PREFIX)
         )
         day_items = [i for i in items if i["sk"].startswith(DAY_PREFIX)]
-        return _page_stats(page_id, total, replies_from_others, _daily(total, day_items, days))
+        return _page_stats(page_id, total, replies_from_others, _daily(day_items, days))
 
     async def _page_items(self, table: str, page_id: int, days: int) -> list[dict[str, Any]]:
         """TOTAL, the REPLIES# items, then the newest `days` DAY# items: one query as a rule.
@@ -428,26 +425,15 @@ def _number(item: dict[str, Any], name: str) -> int:
     return max(0, int(value))
 
 
-def _daily(total: dict[str, Any], day_items: list[dict[str, Any]], days: int) -> list[DailyStats]:
-    """The newest `days` daily buckets (DAY# items plus TOTAL's legacy attributes), oldest first."""
-    buckets: dict[str, dict[str, int]] = {}
-
-    def add(day: str, counter: str, value: Any) -> None:
-        if counter in DAILY_COUNTERS:
-            bucket = buckets.setdefault(day, dict.fromkeys(DAILY_COUNTERS, 0))
-            bucket[counter] += int(value)
-
-    for name, value in total.items():
-        if name.startswith(LEGACY_DAY_PREFIX):
-            day, _, counter = name.removeprefix(LEGACY_DAY_PREFIX).partition("#")
-            add(day, counter, value)
-    for item in day_items:
-        for counter in DAILY_COUNTERS:
-            add(item["sk"].removeprefix(DAY_PREFIX), counter, item.get(counter, 0))
-    newest = sorted(buckets)[-days:]
+def _daily(day_items: list[dict[str, Any]], days: int) -> list[DailyStats]:
+    """The newest `days` daily buckets, oldest first."""
+    newest = sorted(day_items, key=lambda item: str(item["sk"]))[-days:]
     return [
-        DailyStats(date=date.fromisoformat(day), **{c: max(0, n) for c, n in buckets[day].items()})
-        for day in newest
+        DailyStats(
+            date=date.fromisoformat(item["sk"].removeprefix(DAY_PREFIX)),
+            **{counter: _number(item, counter) for counter in DAILY_COUNTERS},
+        )
+        for item in newest
     ]
 
 

@@ -303,25 +303,6 @@ async def test_each_day_is_an_item_of_its_own_and_the_figures_item_stays_small(r
     assert all(d.likes == 1 for d in stats.daily)
 
 
-async def test_day_buckets_written_on_the_figures_item_earlier_are_still_read(repo):
-    at = datetime(2026, 11, 25, 12, tzinfo=UTC)
-    await apply(repo, b.page_created(1, 7, at=at), b.post_liked(10, 1, 7, user_id=3, at=at))
-    table = repo.stats_table((await repo.generations()).active)
-    await repo._client.update_item(  # as the figures item held them before the day items
-        TableName=table,
-        Key={"pk": "PAGE#1", "sk": "TOTAL"},
-        UpdateExpression="ADD #old :n, #older :n",
-        ExpressionAttributeNames={"#old": "day#2026-11-25#likes", "#older": "day#2026-11-24#posts"},
-        ExpressionAttributeValues={":n": 2},
-    )
-    stats = await repo.page_stats(1)
-    assert stats is not None
-    assert [(d.date, d.posts, d.likes) for d in stats.daily] == [
-        (date(2026, 11, 24), 2, 0),
-        (date(2026, 11, 25), 0, 3),
-    ]
-
-
 async def test_a_batch_cut_between_the_figures_and_the_day_counts_once_when_written_again(repo):
     events = folded(
         b.page_created(1, 7), b.post_liked(10, 1, 7, user_id=3), b.post_liked(10, 1, 7, user_id=4)
