@@ -4,16 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-
-from core_app.common.auth.keys import generate_key_pair
-
-
-def public_pem_of(private_pem: bytes) -> bytes:
-    key = serialization.load_pem_private_key(private_pem, password=None)
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+from core_app.common.auth.keys import generate_key_pair, public_pem_of
 
 
 def ensure_key_pair(private_path: Path, public_path: Path) -> str:

@@ -118,12 +118,12 @@ def test_token_signed_by_another_key_with_our_kid_is_rejected(api_client, user) 
 
 
 def test_wrong_kid_is_rejected(api_client, user) -> None:
-    token = jwt.encode(_claims(user), signing_key().private_pem, algorithm="RS256", headers={"kid": "other"})
+    token = jwt.encode(_claims(user), signing_key().private_key, algorithm="RS256", headers={"kid": "other"})
     _assert_error(_get(api_client, f"Bearer {token}"), 401, "token_invalid")
 
 
 def test_missing_kid_is_rejected(api_client, user) -> None:
-    token = jwt.encode(_claims(user), signing_key().private_pem, algorithm="RS256")
+    token = jwt.encode(_claims(user), signing_key().private_key, algorithm="RS256")
     _assert_error(_get(api_client, f"Bearer {token}"), 401, "token_invalid")
 
 
@@ -133,7 +133,7 @@ def test_missing_kid_is_rejected(api_client, user) -> None:
 def test_wrong_claims_are_rejected(api_client, user, change: dict) -> None:
     token = jwt.encode(
         _claims(user, **change),
-        signing_key().private_pem,
+        signing_key().private_key,
         algorithm="RS256",
         headers={"kid": signing_key().kid},
     )

@@ -7,8 +7,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from core_app.common.auth.keys import public_pem_of
 from core_app.ops import readiness
-from core_app.ops.keys import ensure_key_pair, public_pem_of
+from core_app.ops.keys import ensure_key_pair
 from core_app.users.models import Role, User
 
 
