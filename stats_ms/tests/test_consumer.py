@@ -118,6 +118,12 @@ class FakeQueue:
     async def cancel(self, tag):
         return None
 
+    def all_taken(self) -> bool:
+        """Whether the consumer has taken every delivered message (its callback is `inbox.put`)."""
+        inbox = getattr(self.deliver, "__self__", None)
+        assert isinstance(inbox, asyncio.Queue)
+        return inbox.empty()
+
 
 @contextlib.asynccontextmanager
 async def consuming(consumer: StatsConsumer) -> AsyncIterator[FakeQueue]:
@@ -152,7 +158,8 @@ async def test_under_load_a_batch_fills_until_the_interval_since_the_previous_on
         await queue.deliver(good(b.page_created(1, 7)))
         await eventually(lambda: _true(batch_sizes(repo) == [1]))
         await queue.deliver(good(b.post_created(10, 1, 7)))
-        await asyncio.sleep(0.1)  # the consumer is idle meanwhile, and waits
+        # The consumer has taken it and, within the interval, waits for more instead of writing.
+        await eventually(lambda: _true(queue.all_taken()))
         await queue.deliver(good(b.post_created(11, 1, 7)))
         await eventually(lambda: _true(batch_sizes(repo) == [1, 2]))
 
