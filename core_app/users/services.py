@@ -329,14 +329,22 @@ def user_change_role(*, actor: User, user: User, role: str) -> User:
     if actor.pk == user.pk:
         raise ValidationFailed.field("role", "You cannot change your own role.")
     user = User.objects.select_for_update().get(pk=user.pk)
-    old_role = user.role
-    if old_role == role:
+    if user.role == role:
         return user
+    return user_assign_role(user=user, role=role, actor_id=actor.pk)
+
+
+def user_assign_role(*, user: User, role: str, actor_id: int | None) -> User:
+    """Set the role and the admin-panel flags it implies, and record the change (no permission check).
+
+    Runs inside the caller's transaction, on a row the caller has locked; `actor_id` None is the system.
+    """
+    old_role = user.role
     user.role = role
     user.is_staff = role in STAFF_ROLES
     user.is_superuser = role == Role.ADMIN
     user.save(update_fields=["role", "is_staff", "is_superuser"])
     append_event(
-        contracts.UserRoleChanged(user_id=user.pk, old_role=old_role, new_role=role), actor_id=actor.pk
+        contracts.UserRoleChanged(user_id=user.pk, old_role=old_role, new_role=role), actor_id=actor_id
     )
     return user
