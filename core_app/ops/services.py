@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import boto3
 from django.conf import settings
 from django.db import transaction
 
 from core_app.common.uploads import ensure_bucket
 from core_app.users.models import Role, User
 from core_app.users.services import user_assign_role, user_register
+from projections.notifications import ses_client
 
 
 @dataclass(frozen=True)
@@ -40,11 +39,6 @@ def admin_ensure(*, email: str, password: str) -> AdminResult:
     user = existing or user_register(username=_free_username(email.strip()), email=email, password=password)
     admin = user_assign_role(user=user, role=Role.ADMIN, actor_id=None)  # the system acts, no user
     return AdminResult(user=admin, created=existing is None, promoted=True)
-
-
-def ses_client() -> Any:
-    """A boto3 SES client on the configured endpoint (moto's server locally)."""
-    return boto3.client("ses", endpoint_url=settings.AWS_ENDPOINT_URL, region_name=settings.AWS_REGION)
 
 
 def ensure_ses_identity() -> None:
