@@ -105,6 +105,14 @@ class TestSessions:
         [event] = _events("user.login_failed")
         assert event.payload == {"email": user.email.lower(), "user_id": user.pk}
 
+    def test_a_deactivated_user_cannot_log_in_and_the_failure_names_them(self) -> None:
+        user = UserFactory(is_active=False)
+        with pytest.raises(services.InvalidCredentials):
+            services.user_login(email=user.email.upper(), password=PASSWORD)
+        [event] = _events("user.login_failed")
+        assert event.payload == {"email": user.email.lower(), "user_id": user.pk}
+        assert not _events("user.logged_in")
+
     def test_login_appends_logged_in_with_the_family(self) -> None:
         user = UserFactory()
         pair = services.user_login(email=user.email, password=PASSWORD)
