@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from core_app.common.admin import RoleAdminMixin, apply_to_each, run_with_form
+from core_app.common.views import caller
 from core_app.users import services
 from core_app.users.models import Role, User
 
@@ -20,11 +21,6 @@ class BlockForm(forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
-
-
-def _actor(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)  # the admin site lets only staff users in
-    return request.user
 
 
 @admin.register(User)
@@ -52,7 +48,7 @@ class UserAdmin(RoleAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Block selected users", permissions=["admin"])
     def block_users(self, request: HttpRequest, queryset: QuerySet[User]) -> TemplateResponse | None:
-        actor = _actor(request)
+        actor = caller(request)
         return run_with_form(
             self,
             request,
@@ -64,12 +60,12 @@ class UserAdmin(RoleAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Unblock selected users", permissions=["admin"])
     def unblock_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        actor = _actor(request)
+        actor = caller(request)
         apply_to_each(self, request, queryset, lambda user: services.user_unblock(actor=actor, user=user))
 
     @admin.action(description="Change role of selected users", permissions=["admin"])
     def change_role(self, request: HttpRequest, queryset: QuerySet[User]) -> TemplateResponse | None:
-        actor = _actor(request)
+        actor = caller(request)
         return run_with_form(
             self,
             request,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -141,13 +141,13 @@ def _recent_login_failures(email: str) -> int:
     ).count()
 
 
-def _authenticate(email: str, password: str) -> User | None:
-    user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
-    if user is None:
+def _password_matches(account: User | None, password: str) -> TypeGuard[User]:
+    """Whether `account` is active and `password` is theirs."""
+    if account is None or not account.is_active:
         # Hash anyway so that response time does not tell which e-mails exist.
         User().set_password(password)
-        return None
-    return user if user.check_password(password) else None
+        return False
+    return account.check_password(password)
 
 
 def _record_login_failure(*, email: str, user_id: int | None) -> None:
@@ -195,14 +195,13 @@ def _attempt_login(email: str, password: str) -> TokenPair | ApplicationError:
         )
     if _recent_login_failures(email) >= settings.LOGIN_MAX_FAILURES:
         return Throttled("Too many failed logins for this account; try again later.")
-    user = _authenticate(email, password)
-    if user is None:
-        known = User.objects.filter(email__iexact=email.strip()).values_list("pk", flat=True).first()
-        _record_login_failure(email=email, user_id=known)
+    account = User.objects.filter(email__iexact=email.strip()).first()
+    if not _password_matches(account, password):
+        _record_login_failure(email=email, user_id=account.pk if account else None)
         return InvalidCredentials()
-    if user.is_blocked:
+    if account.is_blocked:
         return UserBlocked()
-    return _start_session(user=user)
+    return _start_session(user=account)
 
 
 def _refresh_claims(token: str) -> tuple[uuid.UUID, int]:
@@ -329,14 +328,22 @@ def user_change_role(*, actor: User, user: User, role: str) -> User:
     if actor.pk == user.pk:
         raise ValidationFailed.field("role", "You cannot change your own role.")
     user = User.objects.select_for_update().get(pk=user.pk)
-    old_role = user.role
-    if old_role == role:
+    if user.role == role:
         return user
+    return user_assign_role(user=user, role=role, actor_id=actor.pk)
+
+
+def user_assign_role(*, user: User, role: str, actor_id: int | None) -> User:
+    """Set the role and the admin-panel flags it implies, and record the change (no permission check).
+
+    Runs inside the caller's transaction, on a row the caller has locked; `actor_id` None is the system.
+    """
+    old_role = user.role
     user.role = role
     user.is_staff = role in STAFF_ROLES
     user.is_superuser = role == Role.ADMIN
     user.save(update_fields=["role", "is_staff", "is_superuser"])
     append_event(
-        contracts.UserRoleChanged(user_id=user.pk, old_role=old_role, new_role=role), actor_id=actor.pk
+        contracts.UserRoleChanged(user_id=user.pk, old_role=old_role, new_role=role), actor_id=actor_id
     )
     return user

@@ -12,11 +12,11 @@ from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.serializers import Serializer
 from rest_framework.settings import api_settings
 
 from core_app.common.exceptions import FileTooLarge, ValidationFailed
 from core_app.common.permissions import IsAdminRole
+from core_app.common.views import caller, validated
 from core_app.users import selectors, services
 from core_app.users.models import User
 from core_app.users.serializers import (
@@ -35,17 +35,6 @@ from core_app.users.serializers import (
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
-def _valid(serializer_class: type[Serializer], request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
-def _current_user(request: Request) -> User:
-    assert isinstance(request.user, User)  # IsAuthenticated ran before
-    return request.user
-
-
 class AuthViewSet(viewsets.ViewSet):
     """Registration and the token lifecycle; only logout needs an access token."""
 
@@ -55,19 +44,19 @@ class AuthViewSet(viewsets.ViewSet):
     @extend_schema(request=RegisterSerializer, responses={201: UserSerializer})
     @action(detail=False, methods=["post"])
     def register(self, request: Request) -> Response:
-        user = services.user_register(**_valid(RegisterSerializer, request))
+        user = services.user_register(**validated(RegisterSerializer, request.data))
         return Response(UserSerializer(user, context={"viewer": user}).data, status=201)
 
     @extend_schema(request=LoginSerializer, responses={200: TokenPairSerializer})
     @action(detail=False, methods=["post"])
     def login(self, request: Request) -> Response:
-        pair = services.user_login(**_valid(LoginSerializer, request))
+        pair = services.user_login(**validated(LoginSerializer, request.data))
         return Response(pair.as_response())
 
     @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer})
     @action(detail=False, methods=["post"])
     def refresh(self, request: Request) -> Response:
-        pair = services.user_refresh(**_valid(RefreshSerializer, request))
+        pair = services.user_refresh(**validated(RefreshSerializer, request.data))
         return Response(pair.as_response())
 
     @extend_schema(request=RefreshSerializer, responses={204: OpenApiResponse(description="Logged out")})
@@ -78,7 +67,7 @@ class AuthViewSet(viewsets.ViewSet):
         permission_classes=[IsAuthenticated],
     )
     def logout(self, request: Request) -> Response:
-        services.user_logout(user=_current_user(request), **_valid(RefreshSerializer, request))
+        services.user_logout(user=caller(request), **validated(RefreshSerializer, request.data))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -92,14 +81,14 @@ class UserViewSet(viewsets.GenericViewSet):
         return Response(self.get_serializer(user).data)
 
     def retrieve(self, request: Request, pk: str) -> Response:
-        return self._respond(selectors.user_get(viewer=_current_user(request), user_id=pk))
+        return self._respond(selectors.user_get(viewer=caller(request), user_id=pk))
 
     @extend_schema(methods=["PATCH"], request=UserUpdateSerializer)
     @action(detail=False, methods=["get", "patch"])
     def me(self, request: Request) -> Response:
-        user = _current_user(request)
+        user = caller(request)
         if request.method == "PATCH":
-            user = services.user_update(user=user, data=_valid(UserUpdateSerializer, request))
+            user = services.user_update(user=user, data=validated(UserUpdateSerializer, request.data))
         return self._respond(user)
 
     @extend_schema(request={"multipart/form-data": AvatarSerializer})
@@ -112,24 +101,24 @@ class UserViewSet(viewsets.GenericViewSet):
         upload = request.data.get("file") if hasattr(request.data, "get") else None
         if not isinstance(upload, UploadedFile):
             raise ValidationFailed.field("file", "An image file is required (multipart field `file`).")
-        return self._respond(services.user_set_avatar(user=_current_user(request), upload=upload))
+        return self._respond(services.user_set_avatar(user=caller(request), upload=upload))
 
     @extend_schema(request=BlockSerializer)
     @action(detail=True, methods=["post"], permission_classes=[IsAdminRole])
     def block(self, request: Request, pk: str) -> Response:
         target = selectors.user_get_for_update(user_id=pk)
-        reason = _valid(BlockSerializer, request)["reason"]
-        return self._respond(services.user_block(actor=_current_user(request), user=target, reason=reason))
+        reason = validated(BlockSerializer, request.data)["reason"]
+        return self._respond(services.user_block(actor=caller(request), user=target, reason=reason))
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"], permission_classes=[IsAdminRole])
     def unblock(self, request: Request, pk: str) -> Response:
         target = selectors.user_get_for_update(user_id=pk)
-        return self._respond(services.user_unblock(actor=_current_user(request), user=target))
+        return self._respond(services.user_unblock(actor=caller(request), user=target))
 
     @extend_schema(request=RoleSerializer)
     @action(detail=True, methods=["patch"], permission_classes=[IsAdminRole])
     def role(self, request: Request, pk: str) -> Response:
         target = selectors.user_get_for_update(user_id=pk)
-        role = _valid(RoleSerializer, request)["role"]
-        return self._respond(services.user_change_role(actor=_current_user(request), user=target, role=role))
+        role = validated(RoleSerializer, request.data)["role"]
+        return self._respond(services.user_change_role(actor=caller(request), user=target, role=role))

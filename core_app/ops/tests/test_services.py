@@ -8,15 +8,12 @@ from django.test import override_settings
 from moto import mock_aws
 
 from core_app.ops.services import admin_ensure, ensure_aws
+from core_app.testing.events import event_types
 from core_app.testing.factories import UserFactory
 from core_app.users.models import Role, User
 from events.models import StoredEvent
 
 PASSWORD = "Adm1n-pass-for-tests"
-
-
-def _types() -> list[str]:
-    return list(StoredEvent.objects.order_by("position").values_list("type", flat=True))
 
 
 @pytest.mark.django_db
@@ -28,7 +25,7 @@ def test_admin_is_registered_then_promoted_with_events() -> None:
     assert (user.role, user.is_staff, user.is_superuser) == (Role.ADMIN, True, True)
     assert user.username == "root"
     assert user.check_password(PASSWORD)
-    assert _types() == ["user.registered", "user.role_changed"]
+    assert event_types() == ["user.registered", "user.role_changed"]
     changed = StoredEvent.objects.get(type="user.role_changed")
     assert changed.payload == {"user_id": user.pk, "old_role": "user", "new_role": "admin"}
     assert changed.actor_id is None
@@ -42,7 +39,7 @@ def test_second_run_changes_nothing() -> None:
 
     assert (result.created, result.promoted) == (False, False)
     assert User.objects.count() == 1
-    assert len(_types()) == 2
+    assert len(event_types()) == 2
 
 
 @pytest.mark.django_db
