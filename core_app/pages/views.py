@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core_app.common.exceptions import ValidationFailed
+from core_app.common.ids import is_plain_int
 from core_app.common.pagination import CursorPagination
 from core_app.pages import selectors, services
 from core_app.pages.models import FollowStatus, Page
@@ -34,8 +35,6 @@ from core_app.pages.serializers import (
 from core_app.users.models import User
 from core_app.users.serializers import UserSerializer
 
-MAX_ID = 2**63 - 1
-
 LIST_PARAMETERS = [
     OpenApiParameter("owner", OpenApiTypes.STR, description="`me`, or a user id: that user's pages."),
     OpenApiParameter("tag", OpenApiTypes.STR, description="Only pages with this tag."),
@@ -53,7 +52,7 @@ def _owner_filter(raw: str | None, viewer: User) -> int | None:
         return None
     if raw == "me":
         return int(viewer.pk)
-    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_ID:
+    if not is_plain_int(raw) or int(raw) < 1:
         raise ValidationFailed.field("owner", "Must be 'me' or a user id.")
     return int(raw)
 
