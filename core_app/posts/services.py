@@ -151,8 +151,9 @@ def _insert_like(*, user_id: int, post_id: int) -> bool:
 
 
 def _add_to_likes(post: Post, delta: int) -> None:
+    """`post` is locked, so the count it was loaded with is current: no re-read."""
     Post.objects.filter(pk=post.pk).update(likes_count=F("likes_count") + delta)
-    post.refresh_from_db(fields=["likes_count"])
+    post.likes_count += delta
 
 
 def _like_payload(cls: type[PostLiked | PostUnliked], *, post: Post, user: User) -> PostLiked | PostUnliked:
