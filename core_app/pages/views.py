@@ -93,7 +93,8 @@ class PageViewSet(viewsets.GenericViewSet):
         )
 
     def get_object(self) -> Page:
-        return selectors.page_get(viewer=self.viewer, page_id=self.kwargs["pk"])
+        """The page an action is about; the response, if it shows the page, reads it afresh."""
+        return selectors.visible_page_get(viewer=self.viewer, page_id=self.kwargs["pk"])
 
     def _page_response(self, page: Page, code: int = status.HTTP_200_OK) -> Response:
         fresh = selectors.page_get(viewer=self.viewer, page_id=page.pk)
@@ -119,7 +120,8 @@ class PageViewSet(viewsets.GenericViewSet):
         return self._page_response(page, status.HTTP_201_CREATED)
 
     def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(PageSerializer(self.get_object(), context=self.get_serializer_context()).data)
+        page = selectors.page_get(viewer=self.viewer, page_id=pk)
+        return Response(PageSerializer(page, context=self.get_serializer_context()).data)
 
     @extend_schema(
         request=PageUpdateSerializer,
