@@ -87,6 +87,14 @@ def page_get(*, viewer: User, page_id: object) -> Page:
     return page
 
 
+def visible_page_get(*, viewer: User, page_id: object) -> Page:
+    """One page the viewer may see, not annotated (what an action on the page needs); 404 otherwise."""
+    page = Page.objects.filter(visible_pages_q(viewer), pk=parse_pk(page_id)).first()
+    if page is None:
+        raise NotFound()
+    return page
+
+
 def page_follower_list(*, page: Page, viewer: User) -> QuerySet[Follow]:
     """Accepted follows of a page with their users, most recent first (owner and staff)."""
     if not viewer.is_staff_role:

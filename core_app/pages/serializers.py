@@ -17,6 +17,7 @@ from core_app.common.fields import (
     StrictIntegerField,
     StrictModelSerializer,
 )
+from core_app.common.ids import MAX_BIGINT
 from core_app.common.uploads import image_url
 from core_app.pages import services
 from core_app.pages.models import Follow, Page
@@ -191,7 +192,7 @@ class FollowDecisionSerializer(serializers.Serializer):
     """Exactly one of `user_ids` (ids of users; those without a request are ignored) or `all: true`."""
 
     user_ids = serializers.ListField(
-        child=StrictIntegerField(min_value=1, max_value=2**63 - 1),
+        child=StrictIntegerField(min_value=1, max_value=MAX_BIGINT),
         max_length=MAX_USER_IDS,
         required=False,
     )

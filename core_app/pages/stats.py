@@ -18,10 +18,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core_app.common.exceptions import NotFound, ServiceUnavailable
-from core_app.common.ids import parse_pk
 from core_app.pages.errors import NotPageOwner
 from core_app.pages.models import Page
-from core_app.pages.visibility import blocked_page_q
+from core_app.pages.selectors import visible_page_get
 from core_app.users.models import User
 
 logger = logging.getLogger(__name__)
@@ -59,14 +58,10 @@ def page_stats_fetch(*, page_id: int, authorization: str) -> dict[str, Any]:
 
 def page_for_stats(*, viewer: User, page_id: object) -> Page:
     """The page whose statistics the viewer asks for: their own (403), visible to them (404)."""
-    page = Page.objects.filter(pk=parse_pk(page_id)).only("id", "owner_id").first()
-    if page is None:
-        raise NotFound()
-    if page.owner_id == viewer.pk:
-        return page
-    if not viewer.is_staff_role and Page.objects.filter(blocked_page_q(), pk=page.pk).exists():
-        raise NotFound()  # a blocked page does not exist for others
-    raise NotPageOwner()
+    page = visible_page_get(viewer=viewer, page_id=page_id)  # a blocked page does not exist for others
+    if page.owner_id != viewer.pk:
+        raise NotPageOwner()
+    return page
 
 
 class PageStatsView(APIView):

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core_app.common.exceptions import ValidationFailed
+from core_app.common.ids import is_plain_int
 from core_app.common.pagination import CursorPagination
 from core_app.pages import selectors, services
 from core_app.pages.models import FollowStatus, Page
@@ -34,8 +35,6 @@ from core_app.pages.serializers import (
 from core_app.users.models import User
 from core_app.users.serializers import UserSerializer
 
-MAX_ID = 2**63 - 1
-
 LIST_PARAMETERS = [
     OpenApiParameter("owner", OpenApiTypes.STR, description="`me`, or a user id: that user's pages."),
     OpenApiParameter("tag", OpenApiTypes.STR, description="Only pages with this tag."),
@@ -53,7 +52,7 @@ def _owner_filter(raw: str | None, viewer: User) -> int | None:
         return None
     if raw == "me":
         return int(viewer.pk)
-    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_ID:
+    if not is_plain_int(raw) or int(raw) < 1:
         raise ValidationFailed.field("owner", "Must be 'me' or a user id.")
     return int(raw)
 
@@ -94,7 +93,8 @@ class PageViewSet(viewsets.GenericViewSet):
         )
 
     def get_object(self) -> Page:
-        return selectors.page_get(viewer=self.viewer, page_id=self.kwargs["pk"])
+        """The page an action is about; the response, if it shows the page, reads it afresh."""
+        return selectors.visible_page_get(viewer=self.viewer, page_id=self.kwargs["pk"])
 
     def _page_response(self, page: Page, code: int = status.HTTP_200_OK) -> Response:
         fresh = selectors.page_get(viewer=self.viewer, page_id=page.pk)
@@ -120,7 +120,8 @@ class PageViewSet(viewsets.GenericViewSet):
         return self._page_response(page, status.HTTP_201_CREATED)
 
     def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(PageSerializer(self.get_object(), context=self.get_serializer_context()).data)
+        page = selectors.page_get(viewer=self.viewer, page_id=pk)
+        return Response(PageSerializer(page, context=self.get_serializer_context()).data)
 
     @extend_schema(
         request=PageUpdateSerializer,

@@ -7,10 +7,10 @@ from typing import Any
 from rest_framework import serializers
 
 from core_app.common.fields import StrictCharField, StrictIntegerField, StrictModelSerializer
+from core_app.common.ids import MAX_BIGINT
 from core_app.pages.serializers import PageBriefSerializer
 from core_app.posts.models import CONTENT_MAX_LENGTH, Like, Post
 
-MAX_BIGINT = 2**63 - 1
 REASON_MAX_LENGTH = 500
 
 

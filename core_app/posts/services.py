@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from core_app.common.exceptions import NotFound, PermissionDeniedError, ValidationFailed
 from core_app.pages.models import Page
+from core_app.pages.selectors import page_is_blocked
 from core_app.pages.visibility import readable_posts_q, visible_pages_q
 from core_app.posts.models import CONTENT_MAX_LENGTH, Like, Post
 from core_app.users.models import User
@@ -28,11 +29,6 @@ def clean_content(content: str) -> str:
     return content
 
 
-def _page_is_blocked(page: Page) -> bool:
-    timed = page.blocked_until is not None and page.blocked_until > timezone.now()
-    return page.blocked_permanently or timed or page.owner.is_blocked
-
-
 def _own_postable_page(*, author: User, page_id: int) -> Page:
     """The author's page, locked against a concurrent block or deletion."""
     page = (
@@ -45,7 +41,7 @@ def _own_postable_page(*, author: User, page_id: int) -> Page:
         raise ValidationFailed.field("page", "Page not found.")
     if page.owner_id != author.pk:
         raise PermissionDeniedError("You may only post from your own pages.")
-    if _page_is_blocked(page):
+    if page_is_blocked(page):
         raise PermissionDeniedError("This page is blocked.")
     return page
 
@@ -93,7 +89,7 @@ def post_update(*, actor: User, post_id: int, content: str) -> Post:
         raise NotFound("Post not found.")
     if post.page.owner_id != actor.pk:
         raise PermissionDeniedError("Only the page's owner may edit its posts.")
-    if _page_is_blocked(post.page):
+    if page_is_blocked(post.page):
         raise PermissionDeniedError("This page is blocked.")
     post.content = content
     post.save(update_fields=["content", "updated_at"])
@@ -155,8 +151,9 @@ def _insert_like(*, user_id: int, post_id: int) -> bool:
 
 
 def _add_to_likes(post: Post, delta: int) -> None:
+    """`post` is locked, so the count it was loaded with is current: no re-read."""
     Post.objects.filter(pk=post.pk).update(likes_count=F("likes_count") + delta)
-    post.refresh_from_db(fields=["likes_count"])
+    post.likes_count += delta
 
 
 def _like_payload(cls: type[PostLiked | PostUnliked], *, post: Post, user: User) -> PostLiked | PostUnliked:

@@ -34,6 +34,18 @@ def test_different_users_liking_at_once_count_exactly() -> None:
     assert sorted(liked_by) == sorted(u.pk for u in users)
 
 
+def test_likes_at_once_each_answer_the_count_they_made() -> None:
+    post = PostFactory()
+    counts: list[int] = []
+
+    def like(user: User) -> Callable[[], object]:
+        return lambda: counts.append(post_like(user=user, post_id=post.pk).likes_count)
+
+    assert run_at_once([like(u) for u in UserFactory.create_batch(THREADS)]) == []
+
+    assert sorted(counts) == list(range(1, THREADS + 1))
+
+
 def test_one_user_liking_at_once_counts_once() -> None:
     post = PostFactory()
     fan = UserFactory()
