@@ -93,6 +93,13 @@ def test_topology_names_from_the_environment() -> None:
     args = topology.queue_arguments("s")
     assert args["x-queue-type"] == "quorum" and args["x-delivery-limit"] == 3
     assert args["x-dead-letter-routing-key"] == "s" and topology.dead_letter_queue("s") == "s.dead"
+    prefixed = Topology.with_prefix("t-1", max_deliveries=2)
+    assert (prefixed.exchange, prefixed.queues, prefixed.dead_letter_exchange, prefixed.max_deliveries) == (
+        "t-1.events",
+        ("t-1.projections", "t-1.stats"),
+        "t-1.dead",
+        2,
+    )
 
 
 async def _with_conn(fn):
