@@ -132,9 +132,10 @@ def on_page_blocked(event: PageBlocked, envelope: EventEnvelope, work: FeedWork)
 
 def on_page_unblocked(event: PageUnblocked, envelope: EventEnvelope, work: FeedWork) -> None:
     """An unblocked page comes back: back-fill its followers again."""
-    _page(event.page_id, event.owner_id)
-    FeedPage.objects.filter(page_id=event.page_id).update(blocked=False)
-    _backfill_audience(FeedPage.objects.get(page_id=event.page_id), work)
+    page = _page(event.page_id, event.owner_id)
+    page.blocked = False
+    page.save(update_fields=["blocked"])
+    _backfill_audience(page, work)
 
 
 def on_page_deleted(event: PageDeleted, envelope: EventEnvelope, work: FeedWork) -> None:
