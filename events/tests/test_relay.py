@@ -111,7 +111,7 @@ def test_cursor_is_created_at_zero_and_moves_only_from_the_expected_position() -
     async def scenario(conn):
         assert await read_cursor(conn, "unit") == 0
         await advance_cursor(conn, "unit", 0, 5)
-        with pytest.raises(RuntimeError):
+        with pytest.raises(CursorMovedError):
             await advance_cursor(conn, "unit", 0, 9)
         return await read_cursor(conn, "unit")
 
