@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -8,6 +10,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
+from django.core.management import call_command
 from django.db import transaction
 
 from events.append import append_event, to_envelope
@@ -124,6 +127,21 @@ def test_lag_counts_unpublished_events_and_their_age() -> None:
     lag = asyncio.run(_with_conn(lambda conn: relay_lag(conn, "unit")))
     assert (lag.behind, lag.head, lag.cursor) == (2, events[-1].position, events[0].position)
     assert lag.oldest_unpublished_age_seconds is not None and lag.oldest_unpublished_age_seconds >= 0
+
+
+def test_relay_status_prints_the_lag_as_json(settings) -> None:
+    events = append(2)
+    settings.RELAY_NAME = "unit"
+    RelayCursor.objects.create(name="unit", position=events[-1].position)
+    out = io.StringIO()
+    call_command("relay_status", stdout=out)
+    assert json.loads(out.getvalue()) == {
+        "relay": "unit",
+        "cursor": events[-1].position,
+        "head": events[-1].position,
+        "behind": 0,
+        "oldest_unpublished_age_seconds": None,
+    }
 
 
 class FakePublisher:
