@@ -13,7 +13,6 @@ the lock short.
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.db import connection
 from django.utils import timezone
@@ -84,8 +83,3 @@ def to_envelope(event: StoredEvent) -> EventEnvelope:
         occurred_at=event.occurred_at,
         payload=event.payload,
     )
-
-
-def envelope_from_row(row: dict[str, Any]) -> EventEnvelope:
-    """Build an envelope from a raw row (relay reads with plain SQL)."""
-    return EventEnvelope.model_validate(row)

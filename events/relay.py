@@ -102,14 +102,6 @@ class RelayLag:
     behind: int
     oldest_unpublished_age_seconds: float | None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "cursor": self.cursor,
-            "head": self.head,
-            "behind": self.behind,
-            "oldest_unpublished_age_seconds": self.oldest_unpublished_age_seconds,
-        }
-
 
 def advisory_lock_key(name: str) -> int:
     """A stable signed 64-bit key for `pg_advisory_lock`, derived from the relay name."""

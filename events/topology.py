@@ -33,6 +33,18 @@ class Topology:
     dead_letter_exchange: str = "events.dead"
     max_deliveries: int = 10
 
+    @classmethod
+    def with_prefix(cls, prefix: str, max_deliveries: int = 10) -> Topology:
+        """Every name under one prefix (`<prefix>.events`, ...): tests and benchmarks declare
+        their own, under a prefix no other run uses, and delete it afterwards."""
+        return cls(
+            exchange=f"{prefix}.events",
+            projections_queue=f"{prefix}.projections",
+            stats_queue=f"{prefix}.stats",
+            dead_letter_exchange=f"{prefix}.dead",
+            max_deliveries=max_deliveries,
+        )
+
     @property
     def queues(self) -> tuple[str, str]:
         return (self.projections_queue, self.stats_queue)

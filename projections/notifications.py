@@ -52,7 +52,7 @@ class SendNotPossibleError(Exception):
     """The send never reached SES (e.g. no connection): safe to retry."""
 
 
-def recipients(post_id: int, page_id: int, owner_id: int) -> list[int]:
+def recipients(page_id: int, owner_id: int) -> list[int]:
     """Accepted followers who want e-mail, minus the owner and blocked users, sorted."""
     follows = Follow.objects.filter(
         page_id=page_id,
@@ -67,7 +67,7 @@ def on_post_created(event: PostCreated, envelope: EventEnvelope, send_batch: Any
     """Plan the e-mails of a new post once: one `send_batch(post_id, user_ids)` per batch."""
 
     def plan() -> None:
-        users = recipients(event.post_id, event.page_id, event.page_owner_id)
+        users = recipients(event.page_id, event.page_owner_id)
         for batch in chunked(users, settings.EMAIL_BATCH_SIZE):
             send_batch(event.post_id, batch)
 

@@ -29,16 +29,6 @@ APPEND_SQL = """
 """
 
 
-def bench_topology() -> Topology:
-    suffix = uuid.uuid4().hex[:8]
-    return Topology(
-        exchange=f"bench-{suffix}.events",
-        projections_queue=f"bench-{suffix}.projections",
-        stats_queue=f"bench-{suffix}.stats",
-        dead_letter_exchange=f"bench-{suffix}.dead",
-    )
-
-
 def prepare(conninfo: str, name: str, events: int) -> int:
     """Put the cursor at the head, append `events` events; returns the new head."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -74,7 +64,7 @@ async def run_until(relay: Relay, conninfo: str, name: str, target: int) -> floa
 def measure(
     conninfo: str, amqp_url: str, events: int, batch_size: int, batches_in_flight: int
 ) -> dict[str, float]:
-    topology = bench_topology()
+    topology = Topology.with_prefix(f"bench-{uuid.uuid4().hex[:8]}")
     name = f"bench-relay-{uuid.uuid4().hex[:6]}"
     asyncio.run(declare_topology(amqp_url, topology))
     try:

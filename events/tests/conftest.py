@@ -14,13 +14,6 @@ from events.topology import Topology, delete_topology
 @pytest.fixture
 def topology():
     """Unique broker names for one test, deleted afterwards (declaring is up to the test)."""
-    suffix = uuid.uuid4().hex[:10]
-    names = Topology(
-        exchange=f"t-{suffix}.events",
-        projections_queue=f"t-{suffix}.projections",
-        stats_queue=f"t-{suffix}.stats",
-        dead_letter_exchange=f"t-{suffix}.dead",
-        max_deliveries=2,
-    )
+    names = Topology.with_prefix(f"t-{uuid.uuid4().hex[:10]}", max_deliveries=2)
     yield names
     asyncio.run(delete_topology(settings.RABBITMQ_URL, names))

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -8,6 +10,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
+from django.core.management import call_command
 from django.db import transaction
 
 from events.append import append_event, to_envelope
@@ -93,6 +96,13 @@ def test_topology_names_from_the_environment() -> None:
     args = topology.queue_arguments("s")
     assert args["x-queue-type"] == "quorum" and args["x-delivery-limit"] == 3
     assert args["x-dead-letter-routing-key"] == "s" and topology.dead_letter_queue("s") == "s.dead"
+    prefixed = Topology.with_prefix("t-1", max_deliveries=2)
+    assert (prefixed.exchange, prefixed.queues, prefixed.dead_letter_exchange, prefixed.max_deliveries) == (
+        "t-1.events",
+        ("t-1.projections", "t-1.stats"),
+        "t-1.dead",
+        2,
+    )
 
 
 async def _with_conn(fn):
@@ -104,7 +114,7 @@ def test_cursor_is_created_at_zero_and_moves_only_from_the_expected_position() -
     async def scenario(conn):
         assert await read_cursor(conn, "unit") == 0
         await advance_cursor(conn, "unit", 0, 5)
-        with pytest.raises(RuntimeError):
+        with pytest.raises(CursorMovedError):
             await advance_cursor(conn, "unit", 0, 9)
         return await read_cursor(conn, "unit")
 
@@ -117,6 +127,21 @@ def test_lag_counts_unpublished_events_and_their_age() -> None:
     lag = asyncio.run(_with_conn(lambda conn: relay_lag(conn, "unit")))
     assert (lag.behind, lag.head, lag.cursor) == (2, events[-1].position, events[0].position)
     assert lag.oldest_unpublished_age_seconds is not None and lag.oldest_unpublished_age_seconds >= 0
+
+
+def test_relay_status_prints_the_lag_as_json(settings) -> None:
+    events = append(2)
+    settings.RELAY_NAME = "unit"
+    RelayCursor.objects.create(name="unit", position=events[-1].position)
+    out = io.StringIO()
+    call_command("relay_status", stdout=out)
+    assert json.loads(out.getvalue()) == {
+        "relay": "unit",
+        "cursor": events[-1].position,
+        "head": events[-1].position,
+        "behind": 0,
+        "oldest_unpublished_age_seconds": None,
+    }
 
 
 class FakePublisher:

@@ -71,14 +71,18 @@ def on_post_created(event: PostCreated, envelope: EventEnvelope, work: FeedWork)
     page = _page(event.page_id, event.page_owner_id)
     if not page.visible or page.read_time_merge:
         return
-    if FeedFollow.objects.filter(page_id=page.page_id).count() > settings.FEED_FANOUT_MAX_FOLLOWERS:
+    limit = settings.FEED_FANOUT_MAX_FOLLOWERS
+    follows = FeedFollow.objects.filter(page_id=page.page_id).values_list("user_id", flat=True)
+    follower_ids = list(follows[: limit + 1])  # one read decides the size and gives the audience
+    if len(follower_ids) > limit:
         # Too many followers to copy the post into every feed: readers merge this page's
         # posts at read time from now on (the flag stays, so the read side is complete).
         FeedPage.objects.filter(page_id=page.page_id).update(read_time_merge=True)
         return
-    # The owner's row goes in at once; followers in whole chunks (no one-row tail task).
+    # The owner's row goes in at once; followers in whole chunks (no one-row tail task),
+    # sorted so the chunks come out the same on every replay.
     store.fanout_to(post, [page.owner_id])
-    followers = [u for u in _audience(page) if u != page.owner_id]
+    followers = sorted(set(follower_ids) - {page.owner_id})
     for chunk in chunked(followers, settings.FEED_FANOUT_CHUNK):
         work.fanout(post, chunk)
 
@@ -128,9 +132,10 @@ def on_page_blocked(event: PageBlocked, envelope: EventEnvelope, work: FeedWork)
 
 def on_page_unblocked(event: PageUnblocked, envelope: EventEnvelope, work: FeedWork) -> None:
     """An unblocked page comes back: back-fill its followers again."""
-    _page(event.page_id, event.owner_id)
-    FeedPage.objects.filter(page_id=event.page_id).update(blocked=False)
-    _backfill_audience(FeedPage.objects.get(page_id=event.page_id), work)
+    page = _page(event.page_id, event.owner_id)
+    page.blocked = False
+    page.save(update_fields=["blocked"])
+    _backfill_audience(page, work)
 
 
 def on_page_deleted(event: PageDeleted, envelope: EventEnvelope, work: FeedWork) -> None:

@@ -123,10 +123,13 @@ def test_big_page_is_merged_at_read_time_not_fanned_out(feed_apply, settings) ->
     settings.FEED_FANOUT_MAX_FOLLOWERS = 1
     feed_apply(page())
     feed_apply(follow(2))
+    feed_apply(post(99))  # at the limit: still fanned out
+    assert feed_of(2) == feed_of(OWNER) == [99]
+    assert FeedPage.objects.get(page_id=PAGE).read_time_merge is False
     feed_apply(follow(3))
     payload = post(100)
     envelope = feed_apply(payload)
-    assert not FeedEntry.objects.exists()
+    assert not FeedEntry.objects.filter(post_id=100).exists()
     assert FeedPage.objects.get(page_id=PAGE).read_time_merge is True
     twice(envelope, payload)
 

@@ -55,7 +55,7 @@ def test_recipients_are_accepted_followers_who_want_mail(post) -> None:
     FollowFactory(page=post.page, follower=UserFactory(is_blocked=True))
     FollowFactory(page=post.page, status=FollowStatus.PENDING, accepted_at=None)
     FollowFactory(page=post.page, follower=post.page.owner)
-    assert notifications.recipients(post.pk, post.page_id, post.page.owner_id) == [wanted.pk]
+    assert notifications.recipients(post.page_id, post.page.owner_id) == [wanted.pk]
 
 
 def test_planning_the_same_event_twice_queues_batches_once(post, settings) -> None:

@@ -59,11 +59,16 @@ def compose_config() -> dict[str, Any]:
     return config
 
 
-@pytest.fixture(scope="session")
-def runner() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("innotter_runner", ROOT / "compose" / "local" / "runner.py")
+def load_script(name: str, path: Path) -> ModuleType:
+    """A script of compose/ (not in a package) imported as module `name`."""
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def runner() -> ModuleType:
+    return load_script("innotter_runner", ROOT / "compose" / "local" / "runner.py")

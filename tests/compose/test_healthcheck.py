@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import importlib.util
 import os
 import threading
 from collections.abc import Iterator
@@ -13,16 +12,12 @@ from unittest import mock
 
 import pytest
 
-from tests.compose.conftest import ROOT
+from tests.compose.conftest import ROOT, load_script
 
 
 @pytest.fixture(scope="module")
 def healthcheck() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("innotter_healthcheck", ROOT / "compose" / "healthcheck.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("innotter_healthcheck", ROOT / "compose" / "healthcheck.py")
 
 
 class Handler(http.server.BaseHTTPRequestHandler):

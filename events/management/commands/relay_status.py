@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import Any
 
@@ -23,4 +24,4 @@ class Command(BaseCommand):
 
     async def _lag(self) -> dict[str, Any]:
         async with await psycopg.AsyncConnection.connect(conninfo_from_settings(), autocommit=True) as conn:
-            return (await relay_lag(conn, settings.RELAY_NAME)).as_dict()
+            return dataclasses.asdict(await relay_lag(conn, settings.RELAY_NAME))

@@ -113,13 +113,7 @@ def moto_url() -> Iterator[str]:
 @pytest.fixture
 def pipeline(transactional_db: None, tmp_path: Path, moto_url: str) -> Iterator[Pipeline]:
     suffix = uuid.uuid4().hex[:10]
-    topology = Topology(
-        exchange=f"it-{suffix}.events",
-        projections_queue=f"it-{suffix}.projections",
-        stats_queue=f"it-{suffix}.stats",
-        dead_letter_exchange=f"it-{suffix}.dead",
-        max_deliveries=5,
-    )
+    topology = Topology.with_prefix(f"it-{suffix}", max_deliveries=5)
     direct_url = settings.RABBITMQ_URL
     target = urlsplit(direct_url)
     proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5672)
