@@ -40,7 +40,8 @@ async def snapshot(repo, pages=(1, 2, 3)):
     return {page: await repo.page_stats(page) for page in pages}
 
 
-async def test_rebuild_equals_the_live_figures_and_switches(repo, settings):
+async def test_rebuild_equals_the_live_figures_and_switches(repo, settings, monkeypatch):
+    monkeypatch.setattr("stats_ms.rebuild.BATCH", 5)  # full batches and a last, shorter one
     events = history()
     for event in events:  # live: one by one, as the consumer would
         await repo.apply(folded(event))
