@@ -118,15 +118,9 @@ async def _has_likes(repo, page_id: int) -> bool:
 
 
 def _topology():
-    from events.topology import Topology
+    from stats_ms.tests.conftest import unique_topology
 
-    suffix = uuid.uuid4().hex[:10]
-    return Topology(
-        exchange=f"bench.events.{suffix}",
-        projections_queue=f"bench.projections.{suffix}",
-        stats_queue=f"bench.stats.{suffix}",
-        dead_letter_exchange=f"bench.events.dead.{suffix}",
-    )
+    return unique_topology("bench")
 
 
 # --- 2. lag through the whole pipeline ----------------------------------------------------------

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.server import ThreadedMotoServer
 
+from events.topology import Topology
 from stats_ms.auth import key_id
 from stats_ms.aws import dynamodb_resource
 from stats_ms.repository import FoldedEvent, StatsRepository
@@ -33,6 +34,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def unique_topology(prefix: str, **limits: int) -> Topology:
+    """Broker names of one's own (declaring and deleting them is up to the caller)."""
+    suffix = uuid.uuid4().hex[:10]
+    return Topology(
+        exchange=f"{prefix}.events.{suffix}",
+        projections_queue=f"{prefix}.projections.{suffix}",
+        stats_queue=f"{prefix}.stats.{suffix}",
+        dead_letter_exchange=f"{prefix}.events.dead.{suffix}",
+        **limits,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from events.topology import Topology, declare_topology, delete_topology
 from stats_ms.consumer import StatsConsumer, consume
 from stats_ms.repository import Generations, StatsRepository
 from stats_ms.tests import builders as b
-from stats_ms.tests.conftest import eventually
+from stats_ms.tests.conftest import eventually, unique_topology
 
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -178,14 +178,7 @@ async def test_a_full_batch_does_not_wait_for_the_interval():
 
 @pytest.fixture
 async def topology() -> AsyncIterator[Topology]:
-    suffix = uuid.uuid4().hex[:10]
-    topo = Topology(
-        exchange=f"test.events.{suffix}",
-        projections_queue=f"test.projections.{suffix}",
-        stats_queue=f"test.stats.{suffix}",
-        dead_letter_exchange=f"test.events.dead.{suffix}",
-        max_deliveries=3,
-    )
+    topo = unique_topology("test", max_deliveries=3)
     await declare_topology(RABBITMQ_URL, topo)
     yield topo
     await delete_topology(RABBITMQ_URL, topo)
