@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 import jwt
 import pytest
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.server import ThreadedMotoServer
 
+from events.contracts import EventEnvelope
 from events.topology import Topology
 from stats_ms.auth import key_id
 from stats_ms.aws import dynamodb_resource
@@ -144,6 +146,18 @@ def token_for(keys: KeyPair) -> Callable[..., str]:
         return sign(keys, str(sub), **overrides)
 
     return make
+
+
+def message(body: bytes, message_id: str = "m") -> mock.MagicMock:
+    """A broker message as the consumer sees it, with awaitable ack and reject."""
+    msg = mock.MagicMock(body=body, message_id=message_id, type="t")
+    msg.ack = mock.AsyncMock()
+    msg.reject = mock.AsyncMock()
+    return msg
+
+
+def good(envelope: EventEnvelope) -> mock.MagicMock:
+    return message(envelope.model_dump_json().encode(), str(envelope.event_id))
 
 
 def folded(*envelopes: Any) -> list[FoldedEvent]:
