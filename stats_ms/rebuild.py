@@ -100,8 +100,7 @@ async def finish(repo: StatsRepository, lines: Iterable[str]) -> RebuildReport:
 
 
 async def rebuild(repo: StatsRepository, settings: Settings, lines: Iterable[str]) -> RebuildReport:
-    """begin + finish in one go (for a stopped consumer, or tests)."""
-    await repo.ensure_tables()
+    """begin + finish in one go (for a stopped consumer, or tests); the tables exist already."""
     await begin(repo, settings)
     return await finish(repo, lines)
 
