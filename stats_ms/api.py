@@ -41,19 +41,8 @@ class PageStatsOut(BaseModel):
 
     @classmethod
     def of(cls, stats: PageStats) -> PageStatsOut:
-        daily = [
-            DailyOut(date=d.date, posts=d.posts, likes=d.likes, followers=d.followers) for d in stats.daily
-        ]
-        return cls(
-            page_id=stats.page_id,
-            posts=stats.posts,
-            followers=stats.followers,
-            follow_requests=stats.follow_requests,
-            likes=stats.likes,
-            replies=stats.replies,
-            updated_at=stats.updated_at,
-            daily=daily,
-        )
+        """The answer's fields, read from the repository's figures (the owner is not shown)."""
+        return cls.model_validate(stats, from_attributes=True)
 
 
 def parse_page_id(raw: str) -> int:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from stats_ms.errors import NotAuthenticated, ServiceUnavailable, TokenExpired, TokenInvalid
 from stats_ms.settings import Settings
@@ -33,13 +35,13 @@ def key_id(public_pem: bytes) -> str:
 
 
 class TokenVerifier:
-    """Verifies access tokens; the public key is read once (retried until it exists)."""
+    """Verifies access tokens; the public key is read and parsed once (retried until it exists)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._key: tuple[str, bytes] | None = None
+        self._key: tuple[str, RSAPublicKey] | None = None
 
-    def _public_key(self) -> tuple[str, bytes]:
+    def _public_key(self) -> tuple[str, RSAPublicKey]:
         if self._key is None:
             if self._settings.jwt_public_key:
                 pem = self._settings.jwt_public_key.replace("\\n", "\n").encode()
@@ -48,7 +50,13 @@ class TokenVerifier:
                     pem = self._settings.jwt_public_key_file.read_bytes()
                 except OSError:
                     raise ServiceUnavailable("The token verification key is not available.") from None
-            self._key = (self._settings.jwt_kid or key_id(pem), pem)
+            try:
+                key = load_pem_public_key(pem)
+            except ValueError:
+                key = None
+            if not isinstance(key, RSAPublicKey):
+                raise ServiceUnavailable("The token verification key is not an RSA public key.")
+            self._key = (self._settings.jwt_kid or key_id(pem), key)
         return self._key
 
     def verify_header(self, header: str | None) -> TokenUser:
@@ -62,13 +70,13 @@ class TokenVerifier:
 
     def verify(self, token: str) -> TokenUser:
         """Check key id, signature, algorithm, issuer, expiry and type."""
-        kid, pem = self._public_key()
+        kid, key = self._public_key()
         try:
             if jwt.get_unverified_header(token).get("kid") != kid:
                 raise TokenInvalid("Unknown signing key.")
             claims: dict[str, Any] = jwt.decode(
                 token,
-                pem,
+                key,
                 algorithms=[ALGORITHM],
                 issuer=self._settings.jwt_issuer,
                 options={"require": ["exp", "iat", "sub", "type", "iss"]},

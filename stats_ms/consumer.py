@@ -114,13 +114,12 @@ class StatsConsumer:
             while (first := await _next(inbox, stop)) is not None:
                 batch = [first]
                 fill_until = started + self.batch_interval
-                while len(batch) < self.batch_limit:
-                    if not inbox.empty():
-                        batch.append(inbox.get_nowait())
-                    elif (message := await _next(inbox, stop, fill_until - loop.time())) is not None:
-                        batch.append(message)
-                    else:
-                        break
+                # What has arrived is taken at once; then more is awaited until `fill_until`.
+                while (
+                    len(batch) < self.batch_limit
+                    and (message := await _next(inbox, stop, fill_until - loop.time())) is not None
+                ):
+                    batch.append(message)
                 started = loop.time()
                 await self.handle_batch(batch, stop)
         finally:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import logging
 import sys
 from collections.abc import Iterable, Iterator
@@ -81,14 +82,8 @@ def parse_lines(lines: Iterable[str], report: RebuildReport) -> Iterator[FoldedE
 async def fold_into(repo: StatsRepository, generation: str, lines: Iterable[str]) -> RebuildReport:
     """Fold an export into one generation, in batches (the log order is kept)."""
     report = RebuildReport(generation=generation)
-    batch: list[FoldedEvent] = []
-    for event in parse_lines(lines, report):
-        batch.append(event)
-        if len(batch) >= BATCH:
-            await repo.apply_to(generation, batch)
-            report.folded += len(batch)
-            batch = []
-    if batch:
+    events = parse_lines(lines, report)
+    while batch := list(itertools.islice(events, BATCH)):
         await repo.apply_to(generation, batch)
         report.folded += len(batch)
     return report
@@ -105,8 +100,7 @@ async def finish(repo: StatsRepository, lines: Iterable[str]) -> RebuildReport:
 
 
 async def rebuild(repo: StatsRepository, settings: Settings, lines: Iterable[str]) -> RebuildReport:
-    """begin + finish in one go (for a stopped consumer, or tests)."""
-    await repo.ensure_tables()
+    """begin + finish in one go (for a stopped consumer, or tests); the tables exist already."""
     await begin(repo, settings)
     return await finish(repo, lines)
 

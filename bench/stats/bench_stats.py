@@ -118,15 +118,9 @@ async def _has_likes(repo, page_id: int) -> bool:
 
 
 def _topology():
-    from events.topology import Topology
+    from stats_ms.tests.conftest import unique_topology
 
-    suffix = uuid.uuid4().hex[:10]
-    return Topology(
-        exchange=f"bench.events.{suffix}",
-        projections_queue=f"bench.projections.{suffix}",
-        stats_queue=f"bench.stats.{suffix}",
-        dead_letter_exchange=f"bench.events.dead.{suffix}",
-    )
+    return unique_topology("bench")
 
 
 # --- 2. lag through the whole pipeline ----------------------------------------------------------
@@ -325,14 +319,14 @@ def _relay_from_head(name: str) -> None:
     RelayCursor.objects.update_or_create(name=name, defaults={"position": head})
 
 
-def _lag_lines(pages: int, measured: Measured) -> list[str]:
+def _lag_line(pages: int, measured: Measured) -> str:
     ms = [lag * 1000 for lag in measured[0]]
     trips = [trip * 1000 for trip in measured[1]]
-    return [
+    return (
         f"| {pages} | {len(ms)} | **{statistics.median(ms):.0f}** | {percentile(ms, 95):.0f} | "
         f"**{percentile(ms, 99):.0f}** | {max(ms):.0f} | {statistics.median(trips):.0f} / "
         f"{percentile(trips, 99):.0f} |"
-    ]
+    )
 
 
 def report(args, throughput: dict[int, float], lags: dict[int, Measured]) -> None:
@@ -372,7 +366,7 @@ def report(args, throughput: dict[int, float], lags: dict[int, Measured]) -> Non
         "",
         "| pages written | writes timed | p50 ms | p95 ms | p99 ms | max ms | poll round trip p50 / p99 ms |",
         "|---|---|---|---|---|---|---|",
-        *(line for pages, values in lags.items() for line in _lag_lines(pages, values)),
+        *(_lag_line(pages, values) for pages, values in lags.items()),
         "",
         "Target: p99 < 1000 ms.",
         "- measured from the service call's return (commit) to the arrival of the first API answer",

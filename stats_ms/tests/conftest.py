@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 import jwt
 import pytest
@@ -21,6 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.server import ThreadedMotoServer
 
+from events.contracts import EventEnvelope
+from events.topology import Topology
 from stats_ms.auth import key_id
 from stats_ms.aws import dynamodb_resource
 from stats_ms.repository import FoldedEvent, StatsRepository
@@ -33,6 +36,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def unique_topology(prefix: str, **limits: int) -> Topology:
+    """Broker names of one's own (declaring and deleting them is up to the caller)."""
+    suffix = uuid.uuid4().hex[:10]
+    return Topology(
+        exchange=f"{prefix}.events.{suffix}",
+        projections_queue=f"{prefix}.projections.{suffix}",
+        stats_queue=f"{prefix}.stats.{suffix}",
+        dead_letter_exchange=f"{prefix}.events.dead.{suffix}",
+        **limits,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -131,6 +146,18 @@ def token_for(keys: KeyPair) -> Callable[..., str]:
         return sign(keys, str(sub), **overrides)
 
     return make
+
+
+def message(body: bytes, message_id: str = "m") -> mock.MagicMock:
+    """A broker message as the consumer sees it, with awaitable ack and reject."""
+    msg = mock.MagicMock(body=body, message_id=message_id, type="t")
+    msg.ack = mock.AsyncMock()
+    msg.reject = mock.AsyncMock()
+    return msg
+
+
+def good(envelope: EventEnvelope) -> mock.MagicMock:
+    return message(envelope.model_dump_json().encode(), str(envelope.event_id))
 
 
 def folded(*envelopes: Any) -> list[FoldedEvent]:

@@ -170,6 +170,13 @@ async def test_missing_public_key_file_is_503(client, settings, tmp_path, token_
     assert_error(await client.get("/stats/pages/1", headers=auth(token_for(7))), 503, "service_unavailable")
 
 
+@pytest.mark.parametrize("pem", ["not a key", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"])
+async def test_an_unusable_public_key_is_503(client, settings, token_for, pem):
+    client.app.state.verifier._settings = settings.model_copy(update={"jwt_public_key": pem})
+    client.app.state.verifier._key = None
+    assert_error(await client.get("/stats/pages/1", headers=auth(token_for(7))), 503, "service_unavailable")
+
+
 async def test_health_ok(client):
     with mock.patch("stats_ms.api.broker_answers", mock.AsyncMock(return_value=True)):
         response = await client.get("/health")

@@ -17,16 +17,9 @@ from events.topology import Topology, declare_topology, delete_topology
 from stats_ms.consumer import StatsConsumer, consume
 from stats_ms.repository import Generations, StatsRepository
 from stats_ms.tests import builders as b
-from stats_ms.tests.conftest import eventually
+from stats_ms.tests.conftest import eventually, good, message, unique_topology
 
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
-
-
-def message(body: bytes, message_id: str = "m") -> mock.MagicMock:
-    msg = mock.MagicMock(body=body, message_id=message_id, type="t")
-    msg.ack = mock.AsyncMock()
-    msg.reject = mock.AsyncMock()
-    return msg
 
 
 def fake_repo(**apply) -> mock.MagicMock:
@@ -34,10 +27,6 @@ def fake_repo(**apply) -> mock.MagicMock:
     repo.generations = mock.AsyncMock(return_value=Generations(active="g0", building=None))
     repo.settings.stats_meta_refresh_seconds = 0.01
     return repo
-
-
-def good(envelope) -> mock.MagicMock:
-    return message(envelope.model_dump_json().encode(), str(envelope.event_id))
 
 
 async def test_valid_messages_are_acked_after_the_write():
@@ -178,14 +167,7 @@ async def test_a_full_batch_does_not_wait_for_the_interval():
 
 @pytest.fixture
 async def topology() -> AsyncIterator[Topology]:
-    suffix = uuid.uuid4().hex[:10]
-    topo = Topology(
-        exchange=f"test.events.{suffix}",
-        projections_queue=f"test.projections.{suffix}",
-        stats_queue=f"test.stats.{suffix}",
-        dead_letter_exchange=f"test.events.dead.{suffix}",
-        max_deliveries=3,
-    )
+    topo = unique_topology("test", max_deliveries=3)
     await declare_topology(RABBITMQ_URL, topo)
     yield topo
     await delete_topology(RABBITMQ_URL, topo)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from unittest import mock
 
 import pytest
 
@@ -12,7 +11,7 @@ from stats_ms.consumer import StatsConsumer
 from stats_ms.rebuild import begin, finish, fold_into, main, rebuild
 from stats_ms.repository import StatsRepository
 from stats_ms.tests import builders as b
-from stats_ms.tests.conftest import folded
+from stats_ms.tests.conftest import folded, good
 
 
 def history():
@@ -40,7 +39,8 @@ async def snapshot(repo, pages=(1, 2, 3)):
     return {page: await repo.page_stats(page) for page in pages}
 
 
-async def test_rebuild_equals_the_live_figures_and_switches(repo, settings):
+async def test_rebuild_equals_the_live_figures_and_switches(repo, settings, monkeypatch):
+    monkeypatch.setattr("stats_ms.rebuild.BATCH", 5)  # full batches and a last, shorter one
     events = history()
     for event in events:  # live: one by one, as the consumer would
         await repo.apply(folded(event))
@@ -65,12 +65,6 @@ async def test_bad_lines_are_skipped_and_counted(repo, settings):
     assert (report.read, report.folded, report.skipped) == (3, 1, 2)
 
 
-def message(envelope) -> mock.MagicMock:
-    msg = mock.MagicMock(body=envelope.model_dump_json().encode(), message_id=str(envelope.event_id))
-    msg.ack, msg.reject = mock.AsyncMock(), mock.AsyncMock()
-    return msg
-
-
 async def test_the_consumer_holds_during_a_rebuild_and_nothing_is_lost_or_doubled(repo, settings):
     events = history()
     exported, late = events[:8], events[8:]
@@ -81,7 +75,7 @@ async def test_the_consumer_holds_during_a_rebuild_and_nothing_is_lost_or_double
 
     # The consumer receives one event the export also holds, and the later ones.
     consumer = StatsConsumer(repo, batch_limit=100)
-    held = [message(e) for e in [exported[-1], *late]]
+    held = [good(e) for e in [exported[-1], *late]]
     task = asyncio.create_task(consumer.handle_batch(held, asyncio.Event()))
     await asyncio.wait_for(consumer.holding.wait(), 10)
     assert await snapshot(repo) == before  # the API keeps answering from the old tables

@@ -152,7 +152,7 @@ def world(stack: Stack) -> dict[str, Any]:
         "dave": users["dave"].page(f"dave-{tag}"),
         "eve": users["eve"].page(f"eve-{tag}"),
     }
-    return {"tag": tag, "emails": emails, "users": users, "pages": pages, "admin": None}
+    return {"tag": tag, "emails": emails, "users": users, "pages": pages}
 
 
 @pytest.fixture(scope="module")

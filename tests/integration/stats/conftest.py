@@ -23,7 +23,7 @@ from events.topology import delete_topology as delete_topology_async
 from stats_ms.consumer import consume
 from stats_ms.main import create_app
 from stats_ms.settings import Settings
-from stats_ms.tests.conftest import free_port, moto_endpoint  # noqa: F401  (fixture)
+from stats_ms.tests.conftest import free_port, moto_endpoint, unique_topology  # noqa: F401  (fixture)
 
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -68,14 +68,7 @@ class BackgroundTask:
 
 @pytest.fixture
 def topology() -> Iterator[Topology]:
-    suffix = uuid.uuid4().hex[:10]
-    topo = Topology(
-        exchange=f"test.events.{suffix}",
-        projections_queue=f"test.projections.{suffix}",
-        stats_queue=f"test.stats.{suffix}",
-        dead_letter_exchange=f"test.events.dead.{suffix}",
-        max_deliveries=5,
-    )
+    topo = unique_topology("test", max_deliveries=5)
     declare_topology_sync(RABBITMQ_URL, topo)
     yield topo
     asyncio.run(delete_topology_async(RABBITMQ_URL, topo))
