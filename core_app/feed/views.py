@@ -14,9 +14,9 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from core_app.common.exceptions import ValidationFailed
 from core_app.common.ids import is_plain_int
 from core_app.common.pagination import parse_limit
+from core_app.common.views import caller
 from core_app.feed.selectors import feed_list
 from core_app.posts.serializers import PostSerializer
-from core_app.users.models import User
 
 CURSOR_PREFIX = "feed:"
 
@@ -51,10 +51,9 @@ class FeedViewSet(viewsets.GenericViewSet):
         responses={200: PostSerializer(many=True)},
     )
     def list(self, request: Request) -> Response:
-        assert isinstance(request.user, User)
         limit = parse_limit(request)
         before = decode_cursor(request.query_params.get("cursor"))
-        page = feed_list(viewer=request.user, before=before, limit=limit)
+        page = feed_list(viewer=caller(request), before=before, limit=limit)
         data = PostSerializer(page.posts, many=True, context=self.get_serializer_context()).data
         return Response({"results": data, "next": self._next_link(request, page.next_before)})
 

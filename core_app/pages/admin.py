@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from core_app.common.admin import RoleAdminMixin, apply_to_each, run_with_form
+from core_app.common.views import caller
 from core_app.pages import services
 from core_app.pages.models import Page
 from core_app.pages.visibility import blocked_page_q
@@ -36,11 +37,6 @@ class BlockPagesForm(forms.Form):
 
 def _block_form_for(actor: User) -> type[BlockPagesForm]:
     return type("BlockPagesFormForActor", (BlockPagesForm,), {"allow_permanent": actor.is_admin_role})
-
-
-def _actor(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)  # the admin site lets only staff users in
-    return request.user
 
 
 class BlockedNowFilter(admin.SimpleListFilter):
@@ -95,7 +91,7 @@ class PageAdmin(RoleAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Block selected pages", permissions=["staff"])
     def block_pages(self, request: HttpRequest, queryset: QuerySet[Page]) -> TemplateResponse | None:
-        actor = _actor(request)
+        actor = caller(request)
         return run_with_form(
             self,
             request,
@@ -109,5 +105,5 @@ class PageAdmin(RoleAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Unblock selected pages", permissions=["staff"])
     def unblock_pages(self, request: HttpRequest, queryset: QuerySet[Page]) -> None:
-        actor = _actor(request)
+        actor = caller(request)
         apply_to_each(self, request, queryset, lambda page: services.page_unblock(page=page, actor=actor))

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core_app.common.exceptions import NotFound, ServiceUnavailable
+from core_app.common.views import caller
 from core_app.pages.errors import NotPageOwner
 from core_app.pages.models import Page
 from core_app.pages.selectors import visible_page_get
@@ -84,6 +85,5 @@ class PageStatsView(APIView):
         ),
     )
     def get(self, request: Request, page_id: str) -> Response:
-        assert isinstance(request.user, User)
-        page = page_for_stats(viewer=request.user, page_id=page_id)
+        page = page_for_stats(viewer=caller(request), page_id=page_id)
         return Response(page_stats_fetch(page_id=page.pk, authorization=request.headers["Authorization"]))

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from core_app.common.exceptions import ValidationFailed
 from core_app.common.ids import is_plain_int
 from core_app.common.pagination import CursorPagination
+from core_app.common.views import caller, validated
 from core_app.pages import selectors, services
 from core_app.pages.models import FollowStatus, Page
 from core_app.pages.serializers import (
@@ -39,12 +40,6 @@ LIST_PARAMETERS = [
     OpenApiParameter("owner", OpenApiTypes.STR, description="`me`, or a user id: that user's pages."),
     OpenApiParameter("tag", OpenApiTypes.STR, description="Only pages with this tag."),
 ]
-
-
-def _valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 def _owner_filter(raw: str | None, viewer: User) -> int | None:
@@ -80,9 +75,7 @@ class PageViewSet(viewsets.GenericViewSet):
 
     @property
     def viewer(self) -> User:
-        user = self.request.user
-        assert isinstance(user, User)  # IsAuthenticated ran first
-        return user
+        return caller(self.request)
 
     def get_queryset(self) -> QuerySet[Page]:
         params = self.request.query_params
@@ -116,7 +109,7 @@ class PageViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=PageCreateSerializer, responses={201: PageSerializer}, summary="Create a page")
     def create(self, request: Request) -> Response:
-        page = services.page_create(owner=self.viewer, **_valid(PageCreateSerializer, request.data))
+        page = services.page_create(owner=self.viewer, **validated(PageCreateSerializer, request.data))
         return self._page_response(page, status.HTTP_201_CREATED)
 
     def retrieve(self, request: Request, pk: str) -> Response:
@@ -133,7 +126,7 @@ class PageViewSet(viewsets.GenericViewSet):
         ),
     )
     def partial_update(self, request: Request, pk: str) -> Response:
-        fields = _valid(PageUpdateSerializer, request.data)
+        fields = validated(PageUpdateSerializer, request.data)
         page = services.page_update(page=self.get_object(), actor=self.viewer, **fields)
         return self._page_response(page)
 
@@ -145,7 +138,7 @@ class PageViewSet(viewsets.GenericViewSet):
     @extend_schema(request=TagSerializer, responses={200: PageSerializer}, summary="Add a tag (owner)")
     @action(detail=True, methods=["post"])
     def tags(self, request: Request, pk: str) -> Response:
-        name = _valid(TagSerializer, request.data)["name"]
+        name = validated(TagSerializer, request.data)["name"]
         return self._page_response(
             services.page_tag_add(page=self.get_object(), actor=self.viewer, name=name)
         )
@@ -160,7 +153,7 @@ class PageViewSet(viewsets.GenericViewSet):
     @extend_schema(request={"multipart/form-data": PageImageSerializer}, responses={200: PageSerializer})
     @action(detail=True, methods=["put"], parser_classes=[MultiPartParser])
     def image(self, request: Request, pk: str) -> Response:
-        upload = _valid(PageImageSerializer, request.data)["file"]
+        upload = validated(PageImageSerializer, request.data)["file"]
         return self._page_response(
             services.page_image_set(page=self.get_object(), actor=self.viewer, upload=upload)
         )
@@ -204,7 +197,7 @@ class PageViewSet(viewsets.GenericViewSet):
     @extend_schema(request=FollowDecisionSerializer, responses={200: AcceptedSerializer})
     @action(detail=True, methods=["post"], url_path="follow-requests/accept")
     def follow_requests_accept(self, request: Request, pk: str) -> Response:
-        decision = _valid(FollowDecisionSerializer, request.data)
+        decision = validated(FollowDecisionSerializer, request.data)
         accepted = services.follow_requests_accept(
             page=self.get_object(),
             actor=self.viewer,
@@ -220,7 +213,7 @@ class PageViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"], url_path="follow-requests/reject")
     def follow_requests_reject(self, request: Request, pk: str) -> Response:
-        decision = _valid(FollowDecisionSerializer, request.data)
+        decision = validated(FollowDecisionSerializer, request.data)
         rejected = services.follow_requests_reject(
             page=self.get_object(),
             actor=self.viewer,
@@ -239,7 +232,7 @@ class PageViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def block(self, request: Request, pk: str) -> Response:
         services.ensure_staff(self.viewer)
-        block = _valid(PageBlockSerializer, request.data)
+        block = validated(PageBlockSerializer, request.data)
         page = services.page_block(page=self.get_object(), actor=self.viewer, **block)
         return self._page_response(page)
 

@@ -9,19 +9,14 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from core_app.common.admin import RoleAdminMixin, run_with_form
+from core_app.common.views import caller
 from core_app.posts.models import Post
 from core_app.posts.serializers import REASON_MAX_LENGTH
 from core_app.posts.services import post_delete
-from core_app.users.models import User
 
 
 class DeletePostsForm(forms.Form):
     reason = forms.CharField(max_length=REASON_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3}))
-
-
-def _actor(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)  # the admin site lets only staff users in
-    return request.user
 
 
 @admin.register(Post)
@@ -49,7 +44,7 @@ class PostAdmin(RoleAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Delete selected posts", permissions=["staff"])
     def delete_posts(self, request: HttpRequest, queryset: QuerySet[Post]) -> TemplateResponse | None:
-        actor = _actor(request)
+        actor = caller(request)
         return run_with_form(
             self,
             request,

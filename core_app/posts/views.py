@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.serializers import Serializer
 
 from core_app.common.ids import parse_pk
+from core_app.common.views import caller, validated
 from core_app.posts.models import Like, Post
 from core_app.posts.pagination import NewestFirstPagination, OldestFirstPagination
 from core_app.posts.selectors import liked_post_list, page_post_list, post_get, post_queryset, post_reply_list
@@ -25,19 +23,6 @@ from core_app.posts.serializers import (
     PostUpdateInputSerializer,
 )
 from core_app.posts.services import post_create, post_delete, post_like, post_unlike, post_update
-from core_app.users.models import User
-
-
-def caller(request: Request) -> User:
-    """The authenticated user (IsAuthenticated has already run)."""
-    assert isinstance(request.user, User)
-    return request.user
-
-
-def _valid(serializer_class: type[Serializer], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 class PostViewSet(viewsets.GenericViewSet):
@@ -57,7 +42,7 @@ class PostViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=PostCreateInputSerializer, responses={201: PostSerializer})
     def create(self, request: Request) -> Response:
-        data = _valid(PostCreateInputSerializer, request.data)
+        data = validated(PostCreateInputSerializer, request.data)
         post = post_create(
             author=caller(request),
             page_id=data["page"],
@@ -71,13 +56,13 @@ class PostViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=PostUpdateInputSerializer, responses={200: PostSerializer})
     def partial_update(self, request: Request, pk: str) -> Response:
-        data = _valid(PostUpdateInputSerializer, request.data)
+        data = validated(PostUpdateInputSerializer, request.data)
         post = post_update(actor=caller(request), post_id=self._post_id(), content=data["content"])
         return self._respond(post)
 
     @extend_schema(request=PostDeleteInputSerializer, responses={204: None})
     def destroy(self, request: Request, pk: str) -> Response:
-        data = _valid(PostDeleteInputSerializer, request.data or {})
+        data = validated(PostDeleteInputSerializer, request.data or {})
         post_delete(actor=caller(request), post_id=self._post_id(), reason=data["reason"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
