@@ -47,7 +47,8 @@ class PageStatsOut(BaseModel):
 
 def parse_page_id(raw: str) -> int:
     """A page id from the path; anything that is not a positive bigint is simply not found."""
-    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_ID:
+    plain = raw.isascii() and raw.isdigit() and len(raw) <= len(str(MAX_ID))  # int() refuses 4,300+ digits
+    if not plain or not 0 < int(raw) <= MAX_ID:
         raise NotFound("No statistics for this page.")
     return int(raw)
 

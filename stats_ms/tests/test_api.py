@@ -138,7 +138,9 @@ async def test_configured_kid_is_required(settings, keys, page, client):
     assert ok.status_code == 200
 
 
-@pytest.mark.parametrize("page_id", ["2", "abc", "0", "-1", "99999999999999999999999", "1.5"])
+@pytest.mark.parametrize(
+    "page_id", ["2", "abc", "0", "-1", "99999999999999999999999", "1.5", "9" * 5000, "٣"]
+)
 async def test_unknown_or_malformed_page_is_not_found(client, page, token_for, page_id):
     assert_error(await client.get(f"/stats/pages/{page_id}", headers=auth(token_for(7))), 404, "not_found")
 
