@@ -38,16 +38,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def unique_topology(prefix: str, **limits: int) -> Topology:
+def unique_topology(prefix: str, max_deliveries: int = 10) -> Topology:
     """Broker names of one's own (declaring and deleting them is up to the caller)."""
-    suffix = uuid.uuid4().hex[:10]
-    return Topology(
-        exchange=f"{prefix}.events.{suffix}",
-        projections_queue=f"{prefix}.projections.{suffix}",
-        stats_queue=f"{prefix}.stats.{suffix}",
-        dead_letter_exchange=f"{prefix}.events.dead.{suffix}",
-        **limits,
-    )
+    return Topology.with_prefix(f"{prefix}-{uuid.uuid4().hex[:10]}", max_deliveries)
 
 
 @pytest.fixture(scope="session")
