@@ -8,13 +8,14 @@ from urllib import parse
 
 from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Field, Model
+from django.db.models import Field, IntegerField, Model
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core_app.common.exceptions import ValidationFailed
+from core_app.common.ids import is_plain_int
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -78,21 +79,25 @@ class CursorPagination(pagination.CursorPagination):
         return cursor
 
     def _check_position(self, position: object) -> None:
-        """The position must be a value of the ordering field, else the query itself would fail (a 500)."""
+        """The position must be a value of the ordering field, else the query itself would fail (a 500).
+
+        Integer keys (ids, log positions) must be written plainly: digits only, within bigint.
+        """
         ordering = self.ordering if isinstance(self.ordering, list | tuple) else (self.ordering,)
         if self._model is None:
             return
         try:
             field = self._model._meta.get_field(str(ordering[0]).lstrip("-"))
-            if not isinstance(field, Field):
-                return
-            value = field.to_python(position)
         except FieldDoesNotExist:
             return
-        except (DjangoValidationError, TypeError, ValueError):
-            raise _invalid_cursor() from None
-        if isinstance(value, int) and not -(2**63) <= value < 2**63:
-            raise _invalid_cursor()
+        if isinstance(field, IntegerField):
+            if not is_plain_int(str(position)):
+                raise _invalid_cursor()
+        elif isinstance(field, Field):
+            try:
+                field.to_python(position)
+            except (DjangoValidationError, TypeError, ValueError):
+                raise _invalid_cursor() from None
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
         self._model = queryset.model

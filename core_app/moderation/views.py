@@ -7,14 +7,14 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.permissions import IsAuthenticated
 
+from core_app.common.pagination import CursorPagination
 from core_app.common.permissions import IsStaffRole
 from core_app.moderation.selectors import TARGET_TYPES, moderation_event_list
 from core_app.moderation.serializers import AuditEventSerializer, AuditFilterSerializer
-from core_app.posts.pagination import IntegerKeyCursorPagination
 from events.models import StoredEvent
 
 
-class NewestEventFirstPagination(IntegerKeyCursorPagination):
+class NewestEventFirstPagination(CursorPagination):
     ordering = "-position"
 
 

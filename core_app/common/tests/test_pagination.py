@@ -89,6 +89,7 @@ def _cursor(text: str) -> str:
         "",
         _cursor("o=1&r=1&p=x"),  # not an id
         _cursor("p=" + "9" * 30),  # beyond bigint
+        *(_cursor(f"p={p}") for p in ["-5", "+5", " 5", "1_0", "\u0663", "9" * 5000]),  # not plain digits
         _cursor("o=-5"),
         _cursor("z=1"),
         _cursor("r=maybe"),
