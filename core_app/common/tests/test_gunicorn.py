@@ -153,6 +153,18 @@ def test_the_server_refuses_oversized_or_malformed_requests_in_json(
     assert set(body["error"]) == ERROR_KEYS and body["error"]["code"] == code
 
 
+def test_the_threaded_worker_refuses_in_json_too(tmp_path: Path) -> None:
+    proc, port = start_server(tmp_path, API_WORKER_CLASS="gthread", POSTGRES_PORT="1")
+    try:
+        status, _, body = raw_request(port, b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    finally:
+        stop_server(proc)
+    assert (status, body["error"]["code"]) == (414, "request_line_too_large")
+    assert "Using worker: core_app.common.gunicorn_workers.JSONErrorsThreadWorker" in "".join(
+        path.read_text() for path in tmp_path.glob("gunicorn-*.log")
+    )
+
+
 def test_the_server_runs_production_settings(server: int) -> None:
     status, headers, body = get(server, "/api/v1/no-such-thing/")
     assert (status, body["error"]["code"]) == (404, "not_found")
