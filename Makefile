@@ -2,6 +2,8 @@
 .PHONY: install services run start stop status seed test lint format
 
 RUNNER = .venv/bin/python compose/local/runner.py
+# Production settings unless asked: `make run DEBUG=1` (or DJANGO_DEBUG=1) turns debug mode on.
+RUN_ENV = $(if $(DEBUG),DJANGO_DEBUG=$(DEBUG))
 
 install:
 	bash compose/local/install.sh
@@ -12,12 +14,12 @@ services:
 # The whole system in the foreground; Ctrl-C stops all of it.
 run: install
 	RABBITMQ_MANAGEMENT=1 bash compose/local/ensure_services.sh
-	$(RUNNER) up
+	$(RUN_ENV) $(RUNNER) up
 
 # The same, in the background: returns once every process answers its health check.
 start: install
 	RABBITMQ_MANAGEMENT=1 bash compose/local/ensure_services.sh
-	$(RUNNER) start
+	$(RUN_ENV) $(RUNNER) start
 
 stop:
 	$(RUNNER) stop
@@ -29,7 +31,8 @@ status:
 seed:
 	$(RUNNER) seed
 
-# Lint, types, unit, integration and end-to-end tests (ARGS goes to pytest).
+# Installs what the tests need (docker-compose too, when missing and allowed), then lint, types,
+# unit, integration and end-to-end tests (ARGS goes to pytest).
 test:
 	bash compose/local/test.sh $(ARGS)
 

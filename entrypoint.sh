@@ -28,7 +28,8 @@ case "$role" in
     run_step python manage.py declare_topology
     run_step python manage.py ensure_aws
     run_step python manage.py ensure_admin
-    exec gunicorn core_app.wsgi:application --bind 0.0.0.0:8000 --workers 2
+    # workers (API_WORKERS, API_WORKER_CLASS) and request limits: core_app/gunicorn_conf.py
+    exec gunicorn core_app.wsgi:application --config python:core_app.gunicorn_conf --bind 0.0.0.0:8000
     ;;
   relay)
     run_step python manage.py wait_for db broker --timeout "$WAIT_TIMEOUT"

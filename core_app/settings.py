@@ -29,11 +29,44 @@ def env_int(name: str, default: int) -> int:
     return int(env(name, str(default)))
 
 
+# Production unless asked: debug mode (HTML debug pages, settings in 500s) only with DJANGO_DEBUG=1.
 DEBUG = env_bool("DJANGO_DEBUG", False)
-# A secret is required outside development; DEBUG runs get a fixed throwaway one.
-SECRET_KEY = env("DJANGO_SECRET_KEY", "dev-insecure-secret-key" if DEBUG else None)
+
+
+def secret_key(debug: bool) -> str:
+    """DJANGO_SECRET_KEY, else the file DJANGO_SECRET_KEY_FILE (default var/secret_key, which the
+    local runner generates once with mode 0600), else, in debug mode only, a fixed throwaway one."""
+    if value := os.environ.get("DJANGO_SECRET_KEY", "").strip():
+        return value
+    path = BASE_DIR / (env("DJANGO_SECRET_KEY_FILE", "") or "var/secret_key")  # relative: to the root
+    try:
+        if value := path.read_text().strip():
+            return value
+    except FileNotFoundError:
+        pass
+    if debug:
+        return "dev-insecure-secret-key"
+    raise RuntimeError(
+        f"no secret key: set DJANGO_SECRET_KEY or DJANGO_SECRET_KEY_FILE ({path} does not exist; "
+        "`make run` creates it)"
+    )
+
+
+SECRET_KEY = secret_key(DEBUG)
 ALLOWED_HOSTS = [h.strip() for h in env("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in env("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+# A failed CSRF check (the admin panel's forms) answers the API's JSON error body too.
+CSRF_FAILURE_VIEW = "core_app.common.exceptions.csrf_failure"
+
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and only then: a client could set
+# the header itself otherwise): HSTS, cookies only over HTTPS, request.is_secure() from the proxy.
+# No redirect to HTTPS here: that is the proxy's job, and the containers' health checks use HTTP.
+BEHIND_TLS = env_bool("DJANGO_BEHIND_TLS", False)
+if BEHIND_TLS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 365 * 24 * 3600)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
 
 INSTALLED_APPS = [
     "core_app.common.apps.InnotterAdminConfig",
@@ -45,6 +78,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc as local static files (no CDN)
     "events",
     "core_app.users",
     "core_app.pages",
@@ -54,6 +88,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # outermost: an error answer of any layer below that is not JSON gets the API's error body
+    "core_app.common.exceptions.JSONErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -72,7 +108,8 @@ APPEND_SLASH = False
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # project-wide overrides of app templates (the ReDoc page without outside fonts)
+        "DIRS": [BASE_DIR / "core_app" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -145,6 +182,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The docs pages load their scripts from our own static files, pinned by Pipfile.lock.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # no badge that sends the schema's URL to swagger.io's online validator
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # JWT (RS256). Keys come from the environment; development generates a pair under var/keys.

@@ -1,8 +1,11 @@
-"""Root URLs: the API under /api/v1/, health, OpenAPI schema and docs, the admin panel."""
+"""Root URLs: the API under /api/v1/, health, OpenAPI schema and docs, the admin panel.
+
+Anything else, and every error of any layer, answers the API's JSON error body (the handlers
+below, CSRF_FAILURE_VIEW and JSONErrorsMiddleware in core_app.common.exceptions)."""
 
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from core_app.common.health import health
 from core_app.pages.stats import PageStatsView
@@ -21,9 +24,13 @@ urlpatterns = [
     re_path(r"^health/?$", health, name="health"),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    re_path(r"^api/redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
 ]
+
+# The admin header's "view site" link: the API has no home page, its docs are the nearest thing.
+admin.site.site_url = "/api/docs/"
 
 handler400 = "core_app.common.exceptions.json_400"
 handler403 = "core_app.common.exceptions.json_403"

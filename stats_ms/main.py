@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stats_ms.api import router
 from stats_ms.auth import TokenVerifier
@@ -34,13 +40,90 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.repo = None
 
 
+# What a 503 asks the client to wait before retrying (the core answers the same).
+RETRY_AFTER_SECONDS = 5
+
+
+class RetryAfterOn503:
+    """Every 503 (DynamoDB or the broker away, whichever handler answered) says when to retry."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_retry_after(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 503:
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"retry-after" for name, _ in headers):
+                    headers.append((b"retry-after", str(RETRY_AFTER_SECONDS).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_retry_after)
+
+
+DOCS_ASSETS_URL = "/docs-assets"
+
+
+def docs_assets_dir() -> Path:
+    """The Swagger UI and ReDoc files of drf-spectacular-sidecar (the core serves the same ones),
+    found by path: the package's __init__ imports Django, which this service never loads."""
+    spec = importlib.util.find_spec("drf_spectacular_sidecar")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("drf-spectacular-sidecar is not installed (it is in Pipfile.lock)")
+    return Path(next(iter(spec.submodule_search_locations))) / "static" / "drf_spectacular_sidecar"
+
+
+def install_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc from local files: no CDN, no outside fonts, no online validator."""
+    swagger, redoc = f"{DOCS_ASSETS_URL}/swagger-ui-dist", f"{DOCS_ASSETS_URL}/redoc/bundles"
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=docs_assets_dir()), name="docs-assets")
+
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=str(app.openapi_url),
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{swagger}/swagger-ui-bundle.js",
+            swagger_css_url=f"{swagger}/swagger-ui.css",
+            swagger_favicon_url=f"{swagger}/favicon-32x32.png",
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    async def redoc_ui() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=str(app.openapi_url),
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{redoc}/redoc.standalone.js",
+            redoc_favicon_url=f"{swagger}/favicon-32x32.png",
+            with_google_fonts=False,
+        )
+
+    for path in ("/docs", "/docs/"):
+        app.add_api_route(path, swagger_ui, methods=["GET"], include_in_schema=False)
+    for path in ("/redoc", "/redoc/"):
+        app.add_api_route(path, redoc_ui, methods=["GET"], include_in_schema=False)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The FastAPI application, configured by `settings` (default: the environment)."""
-    app = FastAPI(title="Innotter statistics", version="1.0.0", lifespan=lifespan, redirect_slashes=False)
+    app = FastAPI(
+        title="Innotter statistics",
+        version="1.0.0",
+        lifespan=lifespan,
+        redirect_slashes=False,
+        docs_url=None,  # FastAPI's own pages load their scripts from a CDN: install_docs serves ours
+        redoc_url=None,
+    )
     app.state.settings = settings or get_settings()
     app.state.verifier = TokenVerifier(app.state.settings)
     install_error_handlers(app)
+    app.add_middleware(RetryAfterOn503)
     app.include_router(router)
+    install_docs(app)
     return app
 
 

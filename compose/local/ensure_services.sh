@@ -23,12 +23,18 @@ if ! port_open "$PG_HOST" "$PG_PORT"; then
   if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
     echo "starting PostgreSQL"
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  else
+    echo "PostgreSQL does not answer on $PG_HOST:$PG_PORT and is not installed here" \
+      "(apt-get install postgresql, or point POSTGRES_HOST/POSTGRES_PORT at one)" >&2
   fi
 fi
 if ! port_open "$RABBIT_HOST" "$RABBIT_PORT"; then
   if command -v rabbitmq-server >/dev/null 2>&1; then
     echo "starting RabbitMQ"
     rabbitmq-server -detached || true
+  else
+    echo "RabbitMQ does not answer on $RABBIT_HOST:$RABBIT_PORT and is not installed here" \
+      "(apt-get install rabbitmq-server, or point RABBITMQ_HOST/RABBITMQ_PORT at one)" >&2
   fi
 fi
 wait_port "$PG_HOST" "$PG_PORT" PostgreSQL

@@ -9,6 +9,8 @@ Every process the containers of docker-compose.yml run is listed here too (SERVI
 setup_steps); tests/compose checks that, so the compose path cannot drift unseen.
 Settings come from the environment (and .env): API_PORT, STATS_PORT, AWS_PORT, POSTGRES_DB,
 INNOTTER_VAR_DIR (where logs, pid files and dev keys go) and everything in .env.example.
+The stack runs the production settings: DEBUG off unless DJANGO_DEBUG=1 (`make run DEBUG=1`),
+Django's secret generated once into <var>/secret_key (mode 0600) and reused.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -92,7 +95,9 @@ class Config:
     def child_env(self) -> dict[str, str]:
         """The environment every process gets: the configured one plus this stack's addresses."""
         env = dict(self.base_env)
-        env.setdefault("DJANGO_DEBUG", "1")
+        # DJANGO_DEBUG is passed on only when set: production settings unless asked.
+        if not env.get("DJANGO_SECRET_KEY") and not env.get("DJANGO_SECRET_KEY_FILE"):
+            env["DJANGO_SECRET_KEY_FILE"] = str(ensure_secret_key(self.var_dir / "secret_key"))
         env.setdefault("AWS_ACCESS_KEY_ID", "testing")
         env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
         env.setdefault("INNOTTER_ADMIN_EMAIL", "admin@innotter.local")
@@ -109,6 +114,26 @@ class Config:
             PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', os.defpath)}",
         )
         return env
+
+
+def ensure_secret_key(path: Path) -> Path:
+    """Django's secret for this stack's processes: generated once (mode 0600), then reused, so
+    sessions and signed values survive restarts; it stays in the file, out of every environment."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_urlsafe(50) + "\n")
+    try:
+        os.link(draft, path)  # all or nothing, and never over one another runner made meanwhile
+        say(f"generated Django's secret key into {path} (mode 0600)")
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return path
 
 
 def tool(name: str) -> str:
@@ -182,10 +207,11 @@ SERVICES: list[Service] = [
         lambda c: [
             tool("gunicorn"),
             "core_app.wsgi:application",
+            # workers (API_WORKERS, API_WORKER_CLASS) and request limits: core_app/gunicorn_conf.py
+            "--config",
+            "python:core_app.gunicorn_conf",
             "--bind",
             f"127.0.0.1:{c.api_port}",
-            "--workers",
-            "2",
         ],
         http_check("/health", lambda c: c.api_port),
     ),
@@ -492,12 +518,17 @@ def rabbitmq_ui() -> str:
 
 def summary(cfg: Config) -> str:
     env = cfg.child_env()
+    debug = env.get("DJANGO_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
     rows = [
+        ("Mode", "DEBUG (development only)" if debug else "production settings (make run DEBUG=1 for debug)"),
         ("API", f"{cfg.api_url}/api/v1/"),
-        ("API docs", f"{cfg.api_url}/api/docs/  (schema: {cfg.api_url}/api/schema/)"),
+        ("API docs", f"{cfg.api_url}/api/docs/  (ReDoc: /api/redoc/, schema: {cfg.api_url}/api/schema/)"),
         ("Admin panel", f"{cfg.api_url}/admin/  ({env['INNOTTER_ADMIN_EMAIL']})"),
         ("Health", f"{cfg.api_url}/health"),
-        ("Statistics", f"{cfg.stats_url}/stats/pages/<page_id>  (health: {cfg.stats_url}/health)"),
+        (
+            "Statistics",
+            f"{cfg.stats_url}/stats/pages/<page_id>  (docs: /docs, health: {cfg.stats_url}/health)",
+        ),
         ("AWS emulator", f"{cfg.aws_url}  (sent e-mails: {cfg.aws_url}/moto-api/data.json)"),
         ("RabbitMQ", f"{env.get('RABBITMQ_URL', 'amqp://guest:guest@127.0.0.1:5672/')}  UI: {rabbitmq_ui()}"),
         ("PostgreSQL", f"database {cfg.db_name}"),

@@ -6,11 +6,17 @@ Body: {"error": {"code": "<snake_case>", "message": "<human text>", "details": {
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
+import psycopg
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.http import Http404, HttpRequest, JsonResponse
+from django.db import utils as db_utils
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -95,6 +101,22 @@ class ServiceUnavailable(ApplicationError):
     status_code, code, default_message = 503, "service_unavailable", "A dependency is unavailable."
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    default_message = "The database is unavailable; try again shortly."
+
+
+# A database that is down, restarting or has dropped the connection. Django wraps the driver's
+# errors in its own classes, but code that uses psycopg directly raises psycopg's.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    db_utils.OperationalError,
+    db_utils.InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+# What a 503 asks the client to wait before retrying (a PostgreSQL restart takes a few seconds).
+RETRY_AFTER_SECONDS = 5
+
+
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
@@ -133,12 +155,17 @@ def _application_error_response(exc: ApplicationError) -> Response:
     if exc.status_code == 401:
         # RFC 7235: a 401 names the scheme that would work.
         response["WWW-Authenticate"] = 'Bearer realm="api"'
+    elif exc.status_code == 503:
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every error gets the same body."""
-    if isinstance(exc, RequestDataTooBig):
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        logger.warning("database unavailable: %s", exc)
+        exc = DatabaseUnavailable()
+    elif isinstance(exc, RequestDataTooBig):
         exc = RequestTooLarge()
     elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
         exc = ValidationFailed.field("body", "Too many fields or files.")
@@ -161,17 +188,102 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return response
 
 
-def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return JsonResponse(error_body("not_found", "Not found."), status=404)
+# --- Django's own error answers (handler400/403/404/500, CSRF, 405), also as the API's body ---
 
 
-def json_500(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(error_body("server_error", "Internal error."), status=500)
+def _json_error(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> JsonResponse:
+    return JsonResponse(error_body(code, message, details), status=status)
+
+
+def database_unavailable_response() -> JsonResponse:
+    response = _json_error(503, DatabaseUnavailable.code, DatabaseUnavailable.default_message)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def json_400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return JsonResponse(error_body("bad_request", "Bad request."), status=400)
+    return _json_error(400, "bad_request", "Bad request.")
 
 
 def json_403(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return JsonResponse(error_body("permission_denied", "You may not do this."), status=403)
+    return _json_error(403, "permission_denied", "You may not do this.")
+
+
+def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_error(404, "not_found", "Not found.")
+
+
+def json_500(request: HttpRequest) -> JsonResponse:
+    """handler500. Django calls it while handling the exception, from any layer (a view, a
+    middleware), so the exception is still at hand: a database that is away is a 503, not a bug."""
+    if isinstance(sys.exc_info()[1], DATABASE_UNAVAILABLE):
+        return database_unavailable_response()
+    return _json_error(500, "server_error", "Internal error.")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
+    """CSRF_FAILURE_VIEW (the admin panel's forms; the API itself authenticates by token)."""
+    return _json_error(
+        403, "permission_denied", "CSRF verification failed.", {"csrf": [reason]} if reason else None
+    )
+
+
+def json_405(allowed: list[str]) -> JsonResponse:
+    response = _json_error(405, "method_not_allowed", "Method not allowed.")
+    response["Allow"] = ", ".join(allowed)
+    return response
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    429: "throttled",
+    500: "server_error",
+    503: "service_unavailable",
+}
+# Headers that describe the old body; every other header (Allow, Retry-After, ...) is kept.
+_BODY_HEADERS = {"content-type", "content-length", "content-encoding", "content-disposition"}
+
+
+class JSONErrorsMiddleware:
+    """The outermost middleware: any error answer that is not JSON yet (a 405 of a plain Django
+    view, an error the schema view rendered as YAML, a static file refused by WhiteNoise, ...)
+    is answered with the API's error body, its status and headers kept. Debug mode keeps
+    Django's HTML pages."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        if response.status_code < 400 or settings.DEBUG:
+            return response
+        if response.get("Content-Type", "").split(";")[0].strip() == "application/json":
+            return response
+        return as_json_error(response)
+
+
+def as_json_error(response: HttpResponseBase) -> HttpResponse:
+    status = response.status_code
+    data = getattr(response, "data", None)  # a DRF response rendered by another renderer
+    if not (isinstance(data, dict) and set(data) == {"error"}):
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Error"
+        data = error_body(
+            _STATUS_CODES.get(status, "server_error" if status >= 500 else "bad_request"), f"{phrase}."
+        )
+    replacement = JsonResponse(data, status=status)
+    for header, value in response.items():
+        if header.lower() not in _BODY_HEADERS:
+            replacement[header] = value
+    replacement.cookies = response.cookies
+    return replacement

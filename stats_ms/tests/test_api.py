@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from unittest import mock
@@ -162,6 +163,7 @@ async def test_dynamodb_down_is_503_not_500(client, page, token_for):
     with mock.patch.object(client.app.state.repo, "page_stats", failing):
         response = await client.get("/stats/pages/1", headers=auth(token_for(7)))
     assert_error(response, 503, "service_unavailable")
+    assert response.headers["Retry-After"] == "5"
 
 
 async def test_missing_public_key_file_is_503(client, settings, tmp_path, token_for):
@@ -209,3 +211,42 @@ async def test_health_dynamodb_down(client):
         response = await client.get("/health")
     assert response.status_code == 503
     assert response.json()["checks"] == {"dynamodb": "down", "broker": "ok"}
+    assert response.headers["Retry-After"] == "5"
+
+
+async def test_no_retry_after_outside_503(client, page, token_for):
+    assert "Retry-After" not in (await client.get("/nope")).headers
+
+
+# --- the docs pages: local assets only ----------------------------------------------------------
+
+ASSET = re.compile(r'(?:src|href)="([^"]+)"')
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/docs", {"swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"}),
+        ("/docs/", {"swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"}),
+        ("/redoc", {"redoc.standalone.js", "favicon-32x32.png"}),
+    ],
+)
+async def test_docs_pages_use_local_assets_that_answer(client, path, expected):
+    response = await client.get(path)
+    assert response.status_code == 200
+    html = response.text
+    assert "http://" not in html and "https://" not in html, "no outside host, no CDN"
+    assets = ASSET.findall(html)
+    assert expected <= {a.rsplit("/", 1)[-1] for a in assets}
+    for asset in assets:
+        assert asset.startswith("/docs-assets/"), asset
+        served = await client.get(asset)
+        assert served.status_code == 200, asset
+        assert served.content
+    if path.startswith("/docs"):
+        assert '"validatorUrl": null' in html
+    assert (await client.get("/openapi.json")).status_code == 200
+
+
+async def test_a_missing_docs_asset_is_a_json_404(client):
+    assert_error(await client.get("/docs-assets/nope.js"), 404, "not_found")

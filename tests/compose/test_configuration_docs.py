@@ -9,7 +9,13 @@ from tests.compose.conftest import ROOT
 
 # Compose supplies the key as a file instead; the runner's own settings; compose's own settings
 # (used in docker-compose.yml itself, not passed by name).
-NOT_IN_CONTAINERS = {"JWT_PRIVATE_KEY", "INNOTTER_VAR_DIR", "RUN_HEALTH_TIMEOUT", "RUN_SKIP"}
+NOT_IN_CONTAINERS = {
+    "JWT_PRIVATE_KEY",
+    "DJANGO_SECRET_KEY_FILE",  # the runner's generated secret; compose passes DJANGO_SECRET_KEY
+    "INNOTTER_VAR_DIR",
+    "RUN_HEALTH_TIMEOUT",
+    "RUN_SKIP",
+}
 USED_BY_COMPOSE_ITSELF = {
     "API_PORT",
     "STATS_PORT",
@@ -46,3 +52,11 @@ def test_compose_and_runner_settings_are_used() -> None:
     runner = (ROOT / "compose" / "local" / "runner.py").read_text()
     assert all(f"${{{name}" in compose for name in USED_BY_COMPOSE_ITSELF)
     assert all(f'"{name}"' in runner for name in NOT_IN_CONTAINERS - {"JWT_PRIVATE_KEY"})
+
+
+def test_the_worker_settings_reach_the_api_container_only(compose_config: dict[str, Any]) -> None:
+    services = compose_config["services"]
+    assert services["api"]["environment"]["API_WORKER_CLASS"] == "sync"
+    assert services["api"]["environment"]["API_WORKERS"] == ""  # the default: from the CPU count
+    assert services["api"]["environment"]["DJANGO_SECRET_KEY"] == "test-secret"  # the anchor merged in
+    assert "API_WORKERS" not in services["worker"]["environment"]

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
+import stat
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests.compose.conftest import ROOT
 
 
 def config(runner: ModuleType, tmp_path: Path, **env: str) -> object:
@@ -44,7 +49,51 @@ def test_defaults_are_the_documented_ports(runner: ModuleType, tmp_path: Path) -
     cfg = config(runner, tmp_path)
     assert (cfg.api_port, cfg.stats_port, cfg.aws_port) == (8000, 8001, 5000)
     api = next(s for s in runner.SERVICES if s.name == "api")
-    assert api.argv(cfg)[1:] == ["core_app.wsgi:application", "--bind", "127.0.0.1:8000", "--workers", "2"]
+    assert api.argv(cfg)[1:] == [
+        "core_app.wsgi:application",
+        "--config",
+        "python:core_app.gunicorn_conf",  # API_WORKERS, API_WORKER_CLASS, request limits
+        "--bind",
+        "127.0.0.1:8000",
+    ]
+
+
+def test_the_stack_runs_production_settings_unless_asked(runner: ModuleType, tmp_path: Path) -> None:
+    env = config(runner, tmp_path).child_env()
+    assert "DJANGO_DEBUG" not in env  # the settings' default: off
+    assert "DJANGO_SECRET_KEY" not in env  # the secret stays in its file
+    assert config(runner, tmp_path, DJANGO_DEBUG="1").child_env()["DJANGO_DEBUG"] == "1"
+
+
+def test_the_secret_key_is_generated_once_private_and_reused(runner: ModuleType, tmp_path: Path) -> None:
+    env = config(runner, tmp_path).child_env()
+    secret = Path(env["DJANGO_SECRET_KEY_FILE"])
+    assert secret == tmp_path / "secret_key"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    key = secret.read_text().strip()
+    assert len(key) >= 50
+    again = config(runner, tmp_path).child_env()
+    assert again["DJANGO_SECRET_KEY_FILE"] == str(secret) and secret.read_text().strip() == key
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"], "no draft left behind"
+
+
+def test_a_configured_secret_is_used_and_none_is_generated(runner: ModuleType, tmp_path: Path) -> None:
+    env = config(runner, tmp_path, DJANGO_SECRET_KEY="mine").child_env()
+    assert env["DJANGO_SECRET_KEY"] == "mine" and "DJANGO_SECRET_KEY_FILE" not in env
+    own_file = str(tmp_path / "elsewhere")
+    assert (
+        config(runner, tmp_path, DJANGO_SECRET_KEY_FILE=own_file).child_env()["DJANGO_SECRET_KEY_FILE"]
+        == own_file
+    )
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_the_secret_is_readable_by_the_settings(runner: ModuleType, tmp_path: Path) -> None:
+    env = config(runner, tmp_path).child_env()
+    code = "import core_app.settings as s; print(s.DEBUG, s.SECRET_KEY)"
+    env = {**env, "DJANGO_SETTINGS_MODULE": "core_app.settings"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", (tmp_path / "secret_key").read_text().strip()]
 
 
 def test_start_wait_and_stop_a_process_group(runner: ModuleType, tmp_path: Path) -> None:
@@ -118,3 +167,15 @@ def test_stop_without_a_running_stack_is_harmless(runner: ModuleType, tmp_path: 
     runner.stop_all(cfg)
     assert runner.cmd_status(cfg) == 1
     assert "stopped" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [([], ".venv/bin/python compose/local/runner.py up"), (["DEBUG=1"], "DJANGO_DEBUG=1 .venv/bin/python")],
+)
+def test_make_run_asks_for_debug_only_with_debug_set(args: list[str], expected: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DJANGO_DEBUG"}}
+    out = subprocess.run(
+        ["make", "-n", "run", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.splitlines()[-1].startswith(expected)

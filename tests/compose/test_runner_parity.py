@@ -98,8 +98,8 @@ def test_every_role_of_the_entrypoints_is_used(compose_config: dict[str, Any]) -
 
 def test_the_parser_sees_the_real_commands() -> None:
     roles = role_commands(ROOT / "entrypoint.sh")
-    assert roles["api"][-1] == "gunicorn core_app.wsgi:application --bind 0.0.0.0:8000 --workers 2"
+    gunicorn = "gunicorn core_app.wsgi:application --config python:core_app.gunicorn_conf --bind 0.0.0.0:8000"
+    assert roles["api"][-1] == gunicorn
     assert "python manage.py migrate --noinput" in roles["api"]
-    assert normalize(shlex.split(roles["api"][-1])) == normalize(
-        ["/x/gunicorn", "core_app.wsgi:application", "--bind", "127.0.0.1:8123", "--workers", "2"]
-    )
+    local = ["/x/gunicorn", "core_app.wsgi:application", "--config", "python:core_app.gunicorn_conf"]
+    assert normalize(shlex.split(roles["api"][-1])) == normalize([*local, "--bind", "127.0.0.1:8123"])
