@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core_app.common.middleware.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -136,6 +137,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "core_app.common.pagination.CursorPagination",
     "EXCEPTION_HANDLER": "core_app.common.exceptions.api_exception_handler",
+    "DEFAULT_METADATA_CLASS": "core_app.common.metadata.Metadata",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
@@ -166,6 +168,7 @@ AWS_REGION = env("AWS_REGION", "us-east-1")
 S3_BUCKET = env("S3_BUCKET", "innotter-media")
 S3_PUBLIC_BASE_URL = env("S3_PUBLIC_BASE_URL", "")
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 5 * 1024 * 1024)
+REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
 SES_SENDER = env("SES_SENDER", "noreply@innotter.local")
 APP_BASE_URL = env("APP_BASE_URL", "http://127.0.0.1:8000")
