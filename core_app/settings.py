@@ -90,6 +90,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # outermost: an error answer of any layer below that is not JSON gets the API's error body
     "core_app.common.exceptions.JSONErrorsMiddleware",
+    "core_app.common.middleware.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -173,6 +174,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "core_app.common.pagination.CursorPagination",
     "EXCEPTION_HANDLER": "core_app.common.exceptions.api_exception_handler",
+    "DEFAULT_METADATA_CLASS": "core_app.common.metadata.Metadata",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
@@ -209,6 +211,7 @@ AWS_REGION = env("AWS_REGION", "us-east-1")
 S3_BUCKET = env("S3_BUCKET", "innotter-media")
 S3_PUBLIC_BASE_URL = env("S3_PUBLIC_BASE_URL", "")
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 5 * 1024 * 1024)
+REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
 SES_SENDER = env("SES_SENDER", "noreply@innotter.local")
 APP_BASE_URL = env("APP_BASE_URL", "http://127.0.0.1:8000")

@@ -20,7 +20,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template import engines
 from django.template.response import TemplateResponse
 
@@ -75,6 +75,23 @@ class RoleAdminMixin:
 
     def has_admin_permission(self, request: HttpRequest) -> bool:
         return _role(request)[1]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """Refuse, visibly, an action this model admin has but the caller may not run.
+
+        Django leaves an action the caller lacks the permission for out of the list, and a posted
+        one is then ignored without a word; a moderator posting an admin-only action is told so.
+        """
+        name = request.POST.get("action", "") if request.method == "POST" else ""
+        declared = {a if isinstance(a, str) else a.__name__ for a in (self.actions or ())}  # type: ignore[attr-defined]
+        if name in declared and name not in self.get_actions(request):  # type: ignore[attr-defined]
+            self.message_user(  # type: ignore[attr-defined]
+                request, f"You may not run the action “{name}”: it is for admins only.", messages.ERROR
+            )
+            return HttpResponseRedirect(request.get_full_path())
+        return super().changelist_view(request, extra_context)  # type: ignore[misc]
 
 
 def apply_to_each(

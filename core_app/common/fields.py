@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rest_framework import serializers
 
+# C0 and C1 control characters and DEL; tab, line feed and carriage return stay allowed (NUL is
+# refused by DRF's own validator before this runs).
+CONTROL_CHARACTERS = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
 
 class StrictCharField(serializers.CharField):
-    default_error_messages = {"invalid": "Must be a string."}
+    """A string, exactly: no coercion of other JSON types, no control characters."""
+
+    default_error_messages = {
+        "invalid": "Must be a string.",
+        "control_characters": "Control characters are not allowed.",
+    }
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
-        return super().to_internal_value(data)
+        value = super().to_internal_value(data)
+        if CONTROL_CHARACTERS.search(value):
+            self.fail("control_characters")
+        return value
 
 
 class StrictBooleanField(serializers.BooleanField):

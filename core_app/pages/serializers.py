@@ -31,7 +31,8 @@ from core_app.pages.selectors import (
 from core_app.users.models import User
 from core_app.users.serializers import UserBriefSerializer, UserSerializer
 
-MAX_USER_IDS = 10_000
+# Follow requests decided in one call by id (`all: true` decides every pending one instead).
+MAX_USER_IDS = 1_000
 
 
 class PageBriefSerializer(StrictModelSerializer):
@@ -195,6 +196,7 @@ class FollowDecisionSerializer(serializers.Serializer):
         child=StrictIntegerField(min_value=1, max_value=MAX_BIGINT),
         max_length=MAX_USER_IDS,
         required=False,
+        help_text=f"Ids of users whose requests to decide, at most {MAX_USER_IDS:,} per call (400 above).",
     )
     all = StrictBooleanField(required=False)
 

@@ -350,6 +350,7 @@ def page_block(*, page: Page, actor: User, until: datetime | None, reason: str) 
     """Block a page until `until` (None: permanently, admins only); staff only; appends `page.blocked`."""
     _validate_block(actor, until, reason)
     page = Page.objects.select_for_update().get(pk=page.pk)
+    _ensure_may_change_block(page, actor)
     page.blocked_until = until
     page.blocked_permanently = until is None
     page.blocked_reason = reason
@@ -358,6 +359,12 @@ def page_block(*, page: Page, actor: User, until: datetime | None, reason: str) 
         PageBlocked(page_id=page.pk, owner_id=page.owner_id, until=until, reason=reason), actor_id=actor.pk
     )
     return page
+
+
+def _ensure_may_change_block(page: Page, actor: User) -> None:
+    """A permanent block is an admin's decision: only an admin turns it into a timed one or lifts it."""
+    if page.blocked_permanently and not actor.is_admin_role:
+        raise AdminOnly("Only admins may change or lift a permanent block.")
 
 
 def _clear_block(page: Page) -> None:
@@ -377,6 +384,7 @@ def page_unblock(*, page: Page, actor: User) -> Page:
     page = Page.objects.select_for_update().get(pk=page.pk)
     if not page.blocked_permanently and page.blocked_until is None:
         return page
+    _ensure_may_change_block(page, actor)
     _clear_block(page)
     append_event(PageUnblocked(page_id=page.pk, owner_id=page.owner_id, expired=False), actor_id=actor.pk)
     return page

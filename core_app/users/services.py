@@ -179,16 +179,25 @@ def _start_session(*, user: User) -> TokenPair:
     return pair
 
 
-def user_login(*, email: str, password: str) -> TokenPair:
-    """Check credentials and open a session; at most LOGIN_MAX_FAILURES wrong tries per window."""
-    outcome = _attempt_login(email, password)
+def user_authenticate(*, email: str, password: str) -> User:
+    """The account these credentials open, at most LOGIN_MAX_FAILURES wrong tries per window.
+
+    Every way in checks credentials here (the API login and the admin panel's login form), so
+    one account's throttle holds whichever door is tried.
+    """
+    outcome = _check_credentials(email, password)
     if isinstance(outcome, ApplicationError):
         raise outcome  # after the commit: a failed attempt is recorded although the request fails
     return outcome
 
 
+def user_login(*, email: str, password: str) -> TokenPair:
+    """Check credentials (`user_authenticate`) and open a session."""
+    return _start_session(user=user_authenticate(email=email, password=password))
+
+
 @transaction.atomic
-def _attempt_login(email: str, password: str) -> TokenPair | ApplicationError:
+def _check_credentials(email: str, password: str) -> User | ApplicationError:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [LOGIN_LOCK_CLASS, _login_aggregate(email)]
@@ -201,7 +210,7 @@ def _attempt_login(email: str, password: str) -> TokenPair | ApplicationError:
         return InvalidCredentials()
     if account.is_blocked:
         return UserBlocked()
-    return _start_session(user=account)
+    return account
 
 
 def _refresh_claims(token: str) -> tuple[uuid.UUID, int]:
@@ -234,10 +243,13 @@ def _rotate(*, jti: uuid.UUID, user_id: int) -> TokenPair | ApplicationError:
     session = RefreshSession.objects.select_for_update().select_related("user").filter(jti=jti).first()
     if session is None or session.user_id != user_id:
         return TokenInvalid()
-    if session.used_at is not None or session.revoked_at is not None:
+    if session.used_at is not None:
         # A spent token presented again: someone holds a copy, so end the whole session.
         _end_session(session, "token_reused")
         return TokenInvalid("This refresh token has already been used.")
+    if session.revoked_at is not None:
+        # Ended by a logout, a block or an earlier reuse: nothing more to revoke.
+        return TokenInvalid("This refresh token has been revoked; log in again.")
     if session.expires_at <= timezone.now():
         return TokenInvalid("This refresh token has expired.")
     if not session.user.is_active:

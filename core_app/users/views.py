@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
@@ -14,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from core_app.common.exceptions import FileTooLarge, ValidationFailed
+from core_app.common.exceptions import ValidationFailed
 from core_app.common.permissions import IsAdminRole
 from core_app.common.views import caller, validated
 from core_app.users import selectors, services
@@ -30,9 +29,6 @@ from core_app.users.serializers import (
     UserSerializer,
     UserUpdateSerializer,
 )
-
-# Room for the multipart envelope around a file of the maximum size.
-MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
 class AuthViewSet(viewsets.ViewSet):
@@ -94,10 +90,7 @@ class UserViewSet(viewsets.GenericViewSet):
     @extend_schema(request={"multipart/form-data": AvatarSerializer})
     @action(detail=False, methods=["put"], url_path="me/avatar")
     def avatar(self, request: Request) -> Response:
-        # Refuse an oversized body before reading it.
-        declared = request.META.get("CONTENT_LENGTH") or "0"
-        if declared.isdigit() and int(declared) > settings.UPLOAD_MAX_BYTES + MULTIPART_OVERHEAD_BYTES:
-            raise FileTooLarge(details={"max_bytes": settings.UPLOAD_MAX_BYTES})
+        # An oversized body was refused before this (core_app.common.middleware).
         upload = request.data.get("file") if hasattr(request.data, "get") else None
         if not isinstance(upload, UploadedFile):
             raise ValidationFailed.field("file", "An image file is required (multipart field `file`).")

@@ -93,7 +93,7 @@ def test_block_of_missing_page(admin_user, client_for):
 
 
 def test_unblock(moderator, client_for, user_client):
-    page = PageFactory(blocked_permanently=True, blocked_reason="x")
+    page = PageFactory(blocked_until=timezone.now() + timedelta(days=1), blocked_reason="x")
     response = client_for(moderator).post(detail(page, "unblock/"))
     assert response.status_code == 200
     assert response.json()["is_blocked"] is False
@@ -102,9 +102,16 @@ def test_unblock(moderator, client_for, user_client):
     assert (event.actor_id, event.payload["expired"]) == (moderator.pk, False)
 
 
-def test_unblock_keeps_a_block_through_the_owner(moderator, client_for):
+def test_only_an_admin_lifts_a_permanent_block(moderator, admin_user, client_for):
+    page = PageFactory(blocked_permanently=True, blocked_reason="x")
+    assert client_for(moderator).post(detail(page, "unblock/")).status_code == 403
+    assert events("page.unblocked") == []
+    assert client_for(admin_user).post(detail(page, "unblock/")).json()["is_blocked"] is False
+
+
+def test_unblock_keeps_a_block_through_the_owner(admin_user, client_for):
     page = PageFactory(blocked_permanently=True, owner__is_blocked=True)
-    assert client_for(moderator).post(detail(page, "unblock/")).json()["is_blocked"] is True
+    assert client_for(admin_user).post(detail(page, "unblock/")).json()["is_blocked"] is True
 
 
 def test_user_may_not_unblock(owner, client_for):

@@ -276,7 +276,9 @@ def test_page_block_rolls_back_when_append_fails(page):
 def test_page_unblock(page):
     admin = AdminFactory()
     services.page_block(page=page, actor=admin, until=None, reason="x")
-    services.page_unblock(page=page, actor=ModeratorFactory())
+    with pytest.raises(AdminOnly):
+        services.page_unblock(page=page, actor=ModeratorFactory())
+    services.page_unblock(page=page, actor=admin)
     page.refresh_from_db()
     assert not page.blocked_permanently and page.blocked_until is None and page.blocked_reason == ""
     assert payloads("page.unblocked") == [{"page_id": page.pk, "owner_id": page.owner_id, "expired": False}]

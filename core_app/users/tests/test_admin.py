@@ -55,7 +55,7 @@ def test_login_form_rejects_blocked_staff_and_plain_users() -> None:
     plain = UserFactory(is_staff=True)
     for user in (blocked, plain):
         client = Client()
-        response = client.post("/admin/login/", {"username": user.username, "password": "Sup3r-secret-pass"})
+        response = client.post("/admin/login/", {"username": user.email, "password": "Sup3r-secret-pass"})
         assert response.status_code == 200  # the form again, with an error
         assert "_auth_user_id" not in client.session
 
@@ -64,11 +64,56 @@ def test_moderator_logs_in_by_role_even_without_the_flag() -> None:
     moderator = ModeratorFactory(is_staff=False)
     client = Client()
     response = client.post(
-        "/admin/login/?next=/admin/", {"username": moderator.username, "password": "Sup3r-secret-pass"}
+        "/admin/login/?next=/admin/", {"username": moderator.email, "password": "Sup3r-secret-pass"}
     )
     assert response.status_code == 302
     assert client.session["_auth_user_id"] == str(moderator.pk)
     assert client.get(CHANGELIST).status_code == 200
+
+
+def test_the_panel_logs_in_with_the_email_not_the_username() -> None:
+    admin_user = AdminFactory()
+    by_username = Client()
+    response = by_username.post(
+        "/admin/login/", {"username": admin_user.username, "password": "Sup3r-secret-pass"}
+    )
+    assert response.status_code == 200 and "_auth_user_id" not in by_username.session
+    assert b"E-mail" in Client().get("/admin/login/").content
+    by_email = Client()
+    response = by_email.post(
+        "/admin/login/", {"username": admin_user.email.upper(), "password": "Sup3r-secret-pass"}
+    )
+    assert response.status_code == 302 and by_email.session["_auth_user_id"] == str(admin_user.pk)
+
+
+def test_the_panel_login_shares_the_api_login_throttle(settings, api_client) -> None:
+    settings.LOGIN_MAX_FAILURES = 3
+    admin_user = AdminFactory()
+    api_client.post("/api/v1/auth/login", {"email": admin_user.email, "password": "wrong"}, format="json")
+    client = Client()
+    for _ in range(2):
+        client.post("/admin/login/", {"username": admin_user.email, "password": "wrong"})
+    failures = StoredEvent.objects.filter(type="user.login_failed", aggregate_id=admin_user.email.lower())
+    assert failures.count() == 3  # each wrong try recorded, whichever door it used
+    response = client.post("/admin/login/", {"username": admin_user.email, "password": "Sup3r-secret-pass"})
+    assert response.status_code == 200 and "_auth_user_id" not in client.session
+    assert b"Too many failed logins" in response.content
+    api = api_client.post(
+        "/api/v1/auth/login", {"email": admin_user.email, "password": "Sup3r-secret-pass"}, format="json"
+    )
+    assert api.status_code == 429
+
+
+def test_a_moderator_posting_an_admin_only_action_is_told_so() -> None:
+    moderator = ModeratorFactory()
+    target = UserFactory()
+    client = _client(moderator)
+    response = _action(client, "block_users", [target], reason="spam", apply="1")
+    assert response.status_code == 302
+    shown = client.get(response["Location"])  # the message is shown on the next page
+    assert "for admins only" in shown.content.decode()
+    target.refresh_from_db()
+    assert not target.is_blocked
 
 
 def test_block_action_asks_for_a_reason_then_blocks_through_the_service() -> None:
