@@ -174,8 +174,15 @@ def test_stop_without_a_running_stack_is_harmless(runner: ModuleType, tmp_path: 
     [([], ".venv/bin/python compose/local/runner.py up"), (["DEBUG=1"], "DJANGO_DEBUG=1 .venv/bin/python")],
 )
 def test_make_run_asks_for_debug_only_with_debug_set(args: list[str], expected: str) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DJANGO_DEBUG"}}
+    # Run as a top-level make even under `make test` (no "Leaving directory" lines from MAKELEVEL).
+    unset = {"DEBUG", "DJANGO_DEBUG", "MAKELEVEL", "MAKEFLAGS", "MFLAGS"}
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     out = subprocess.run(
-        ["make", "-n", "run", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        ["make", "--no-print-directory", "-n", "run", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.splitlines()[-1].startswith(expected)
