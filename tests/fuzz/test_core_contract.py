@@ -2,9 +2,9 @@
 in-process, on the test database), as a normal user and as an admin.
 
 Checks: no 5xx, answers match their documented schema and content type, and every status code
-is documented. Bounded: a fixed seed and MAX_EXAMPLES per operation and caller (schemathesis's
-explicit and coverage cases come on top). No operation or check is excluded; S3 is mocked (an
-upload that passes validation is stored, as the unit tests do).
+is documented. Bounded (tests.fuzz.bounds): a fixed seed and MAX_EXAMPLES per operation and
+caller (schemathesis's explicit and coverage cases come on top). No operation or check is
+excluded; S3 is mocked (an upload that passes validation is stored, as the unit tests do).
 """
 
 from __future__ import annotations
@@ -16,21 +16,12 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
-from hypothesis import HealthCheck, seed, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from hypothesis import seed
 
 from conftest import bearer
 from core_app.common.schema import OPERATION_ERRORS
 from core_app.testing.factories import AdminFactory, UserFactory
-
-CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance, status_code_conformance]
-MAX_EXAMPLES = 10
-SEED = 12
+from tests.fuzz.bounds import CHECKS, FUZZ_SETTINGS, SEED
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
 
@@ -58,7 +49,7 @@ def caller_headers(role, db, in_test_transaction):
 @pytest.mark.parametrize("role", ["user", "admin"])
 @schema.parametrize()
 @seed(SEED)
-@settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@FUZZ_SETTINGS
 def test_core_contract(case, role, caller_headers, fuzz_tally):
     fuzz_tally.record("core", role, case.operation.label)
     case.call_and_validate(headers=caller_headers, checks=CHECKS)
