@@ -66,6 +66,13 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code]) for code in codes}
 
 
+def _sometimes_omitted() -> dict[str, tuple[str, ...]]:
+    """Serializer class name -> fields its to_representation drops for some viewers."""
+    from core_app.users.serializers import PRIVATE_FIELDS
+
+    return {"UserSerializer": tuple(PRIVATE_FIELDS)}
+
+
 class AutoSchema(SpectacularAutoSchema):
     """drf-spectacular's AutoSchema plus the error answers each operation can give."""
 
@@ -78,6 +85,14 @@ class AutoSchema(SpectacularAutoSchema):
             if str(code) not in responses:
                 responses[str(code)] = self._error_response(code)
         return operation
+
+    def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:
+        """Fields a serializer leaves out for some callers are not required in its answers."""
+        schema: dict[str, Any] = super()._map_basic_serializer(serializer, direction)
+        omitted = set(_sometimes_omitted().get(type(serializer).__name__, ()))
+        if omitted and "required" in schema:
+            schema["required"] = [name for name in schema["required"] if name not in omitted]
+        return schema
 
     def _error_codes(self, operation: dict[str, Any]) -> set[int]:
         codes = {503}

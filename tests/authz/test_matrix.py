@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 from conftest import bearer
 from core_app.testing.images import image_upload
 from tests.authz.matrix import MATRIX
-from tests.authz.world import CALLERS, PASSWORD, World, build_world
+from tests.authz.world import CALLERS, PASSWORD, STATS, World, build_world
 
 pytestmark = pytest.mark.django_db
 
@@ -103,8 +103,6 @@ REQUESTS: dict[str, Callable[[World, str, str], Request]] = {
     "PATCH /api/v1/users/me/": _with(_none, first_name="New"),
     "PUT /api/v1/users/me/avatar/": lambda w, t, c: {"file": True},
 }
-
-STATS = {"page_id": 0, "posts": 1, "followers": 2, "follow_requests": 0, "likes": 0, "replies": 0}
 
 
 def _schema_operations() -> set[str]:

@@ -24,6 +24,17 @@ from core_app.users.models import User
 from core_app.users.services import user_login
 
 PASSWORD = "Sup3r-secret-pass"  # the factories' password
+# What the statistics service answers for a page (the core passes it through).
+STATS = {
+    "page_id": 1,
+    "posts": 1,
+    "followers": 1,
+    "follow_requests": 1,
+    "likes": 0,
+    "replies": 0,
+    "updated_at": "2026-12-01T10:00:00Z",
+    "daily": [{"date": "2026-12-01", "posts": 1, "likes": 0, "followers": 1}],
+}
 CALLERS = ("anonymous", "stranger", "owner", "follower", "pending", "moderator", "admin", "blocked")
 
 

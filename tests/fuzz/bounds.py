@@ -1,7 +1,8 @@
 """What both contract fuzzers check and how far they go: fixed seed, examples per operation.
 
-With these, both services as both callers take about 40 s of test time on the 2-core machine
-(the bound is 3 minutes); schemathesis adds its explicit and coverage cases to MAX_EXAMPLES.
+With these, both services as both callers are about 5,400 cases in about 60 s of test time on
+the shared 2-core machine (load 7; the bound is 3 minutes); schemathesis adds its explicit and
+coverage cases to MAX_EXAMPLES.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance, status_code_conformance]
-MAX_EXAMPLES = 10
+MAX_EXAMPLES = 30
 SEED = 12
 # No deadline (a shared, loaded machine), no example database (the same cases every run).
 FUZZ_SETTINGS = settings(

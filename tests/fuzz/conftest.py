@@ -15,9 +15,13 @@ class FuzzTally:
 
     cases: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     seconds: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
 
     def record(self, service: str, caller: str, operation: str) -> None:
         self.cases[(service, caller, operation)] += 1
+
+    def answered(self, service: str, status: int) -> None:
+        self.statuses[(service, status)] += 1
 
 
 TALLY = FuzzTally()
@@ -48,5 +52,8 @@ def pytest_terminal_summary(terminalreporter) -> None:
             terminalreporter.write_line(
                 f"{service} as {caller}: {len(counts)} operations, {sum(counts.values())} cases"
             )
+    for service in sorted({key[0] for key in TALLY.statuses}):
+        counts = sorted((status, n) for (s, status), n in TALLY.statuses.items() if s == service)
+        terminalreporter.write_line(f"{service} answers: " + ", ".join(f"{st}: {n}" for st, n in counts))
     for module, seconds in sorted(TALLY.seconds.items()):
         terminalreporter.write_line(f"{module}: {seconds:.1f} s")
