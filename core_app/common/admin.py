@@ -143,6 +143,26 @@ def run_with_form(
     return TemplateResponse(request, template, context)  # type: ignore[arg-type]
 
 
+MODERATION_HISTORY_TEMPLATE = "admin/moderation_history.html"
+
+
+class ModerationHistoryMixin:
+    """The History page shows `moderation_history(obj)` (a read-only field of the change view too);
+    the model admin sets `object_history_template = MODERATION_HISTORY_TEMPLATE`."""
+
+    def moderation_history(self, obj: Any) -> SafeString:
+        raise NotImplementedError
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        obj = self.get_object(request, object_id)  # type: ignore[attr-defined]
+        context = dict(extra_context or {})
+        if obj is not None:
+            context["moderation_history"] = self.moderation_history(obj)
+        return super().history_view(request, object_id, context)  # type: ignore[misc,no-any-return]
+
+
 # How many events a change view shows; the whole history is in GET /api/v1/audit/.
 HISTORY_LIMIT = 50
 

@@ -12,7 +12,14 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from core_app.common.admin import RoleAdminMixin, apply_to_each, moderation_history_html, run_with_form
+from core_app.common.admin import (
+    MODERATION_HISTORY_TEMPLATE,
+    ModerationHistoryMixin,
+    RoleAdminMixin,
+    apply_to_each,
+    moderation_history_html,
+    run_with_form,
+)
 from core_app.common.views import caller
 from core_app.moderation.selectors import page_moderation_history
 from core_app.pages import services
@@ -59,7 +66,7 @@ class BlockedNowFilter(admin.SimpleListFilter):
 
 
 @admin.register(Page)
-class PageAdmin(RoleAdminMixin, admin.ModelAdmin):
+class PageAdmin(ModerationHistoryMixin, RoleAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "uuid",
@@ -91,6 +98,7 @@ class PageAdmin(RoleAdminMixin, admin.ModelAdmin):
         "moderation_history",
     )
     readonly_fields = ("moderation_history",)
+    object_history_template = MODERATION_HISTORY_TEMPLATE
     actions = ("block_pages", "unblock_pages")
 
     @admin.display(description="Moderation history")

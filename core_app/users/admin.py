@@ -10,7 +10,14 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.safestring import SafeString
 
-from core_app.common.admin import RoleAdminMixin, apply_to_each, moderation_history_html, run_with_form
+from core_app.common.admin import (
+    MODERATION_HISTORY_TEMPLATE,
+    ModerationHistoryMixin,
+    RoleAdminMixin,
+    apply_to_each,
+    moderation_history_html,
+    run_with_form,
+)
 from core_app.common.views import caller
 from core_app.moderation.selectors import user_moderation_history
 from core_app.users import services
@@ -26,7 +33,7 @@ class RoleForm(forms.Form):
 
 
 @admin.register(User)
-class UserAdmin(RoleAdminMixin, admin.ModelAdmin):
+class UserAdmin(ModerationHistoryMixin, RoleAdminMixin, admin.ModelAdmin):
     list_display = ("id", "username", "email", "role", "is_blocked", "is_active", "date_joined")
     list_filter = ("role", "is_blocked", "is_active")
     search_fields = ("username", "email", "first_name", "last_name")
@@ -48,6 +55,7 @@ class UserAdmin(RoleAdminMixin, admin.ModelAdmin):
         "moderation_history",
     )
     readonly_fields = ("moderation_history",)
+    object_history_template = MODERATION_HISTORY_TEMPLATE
     actions = ("block_users", "unblock_users", "change_role")
 
     @admin.display(description="Moderation history")

@@ -143,3 +143,14 @@ def test_the_moderation_history_escapes_what_moderators_wrote():
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script>alert(1)</script>" not in html
     assert "until: permanently" in html
+
+
+def test_the_history_page_shows_the_moderation_history():
+    moderator = ModeratorFactory(username="mod_dee")
+    page = PageFactory()
+    page_block(page=page, actor=moderator, until=timezone.now() + timedelta(hours=2), reason="flood")
+    response = _client(moderator).get(f"{CHANGELIST}{page.pk}/history/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    history = html[html.index('class="moderation-history"') :]
+    assert "page.blocked" in history and "mod_dee" in history and "reason: flood" in history

@@ -233,3 +233,13 @@ def test_the_change_view_shows_the_users_moderation_history_from_the_event_log()
     assert "adm_cid" in history and "reason: harassment" in history
     assert "role: user -&gt; moderator" in history
     assert "not this one" not in history
+
+
+def test_the_history_page_shows_the_users_moderation_history() -> None:
+    admin = AdminFactory(username="adm_eve")
+    target = UserFactory()
+    user_block(actor=admin, user=target, reason="fraud")
+    response = _client(admin).get(f"/admin/users/user/{target.pk}/history/")
+    assert response.status_code == 200
+    history = response.content.decode().split('class="moderation-history"', 1)[1]
+    assert "user.blocked" in history and "adm_eve" in history and "reason: fraud" in history
