@@ -3,8 +3,10 @@ in-process, on the test database), as a normal user and as an admin.
 
 Checks: no 5xx, answers match their documented schema and content type, and every status code
 is documented. Bounded (tests.fuzz.bounds): a fixed seed and MAX_EXAMPLES per operation and
-caller (schemathesis's explicit and coverage cases come on top). No operation or check is
-excluded; S3 is mocked (an upload that passes validation is stored, as the unit tests do).
+caller (schemathesis's explicit and coverage cases come on top). About half the generated ids
+are swapped for objects of the authorization matrix's world (`aim`), so that answers past 404
+are checked too. No operation or check is excluded; S3 and the statistics service, outside the
+core, are mocked as in the unit tests.
 """
 
 from __future__ import annotations
