@@ -175,7 +175,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "core_app.common.pagination.CursorPagination",
     "EXCEPTION_HANDLER": "core_app.common.exceptions.api_exception_handler",
     "DEFAULT_METADATA_CLASS": "core_app.common.metadata.Metadata",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core_app.common.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {

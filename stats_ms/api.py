@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from stats_ms.deps import CurrentUser, StatsRepo
-from stats_ms.errors import NotFound, PermissionDenied
+from stats_ms.errors import NotFound, PermissionDenied, error_responses
 from stats_ms.fold import MAX_ID
 from stats_ms.repository import PageStats, StatsRepository
 from stats_ms.settings import Settings
@@ -53,9 +53,21 @@ def parse_page_id(raw: str) -> int:
     return int(raw)
 
 
-@router.get("/stats/pages/{page_id}", response_model=PageStatsOut)
+BEARER: dict[str, Any] = {"security": [{"BearerAuth": []}]}
+
+
+@router.get(
+    "/stats/pages/{page_id}",
+    response_model=PageStatsOut,
+    responses=error_responses(401, 403, 404, 503),
+    openapi_extra=BEARER,
+)
 @router.get("/stats/pages/{page_id}/", response_model=PageStatsOut, include_in_schema=False)
-async def page_stats(page_id: str, user: CurrentUser, repo: StatsRepo) -> PageStatsOut:
+async def page_stats(
+    page_id: Annotated[str, Path(description="The core's page id", examples=["1"])],
+    user: CurrentUser,
+    repo: StatsRepo,
+) -> PageStatsOut:
     """The page's figures, for its owner only."""
     stats = await repo.page_stats(parse_page_id(page_id))
     if stats is None:
@@ -65,7 +77,16 @@ async def page_stats(page_id: str, user: CurrentUser, repo: StatsRepo) -> PageSt
     return PageStatsOut.of(stats)
 
 
-@router.get("/health")
+class HealthOut(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, Literal["ok", "down"]]
+
+
+@router.get(
+    "/health",
+    response_model=HealthOut,
+    responses={503: {"model": HealthOut, "description": "DynamoDB or the broker is down."}},
+)
 @router.get("/health/", include_in_schema=False)
 async def health(request: Request) -> JSONResponse:
     """200 when DynamoDB and the broker answer, 503 otherwise."""

@@ -12,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,31 @@ class NotFound(ApiError):
 
 class ServiceUnavailable(ApiError):
     status_code, code, default_message = 503, "service_unavailable", "A dependency is unavailable."
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorOut(BaseModel):
+    """The body of every error answer (the core's too)."""
+
+    error: ErrorBody
+
+
+ERROR_DESCRIPTIONS = {
+    401: "No, invalid or expired token (`not_authenticated`, `token_invalid`, `token_expired`).",
+    403: "The caller may not see these figures (`permission_denied`).",
+    404: "No statistics for this page (`not_found`).",
+    503: "DynamoDB or the verification key is away (`service_unavailable`); retry after Retry-After.",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of a route's error answers, all with the error body."""
+    return {code: {"model": ErrorOut, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:

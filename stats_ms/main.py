@@ -7,9 +7,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -64,6 +66,55 @@ class RetryAfterOn503:
             await send(message)
 
         await self.app(scope, receive, send_with_retry_after)
+
+
+class SecurityHeaders:
+    """Every answer is `X-Content-Type-Options: nosniff`; an answer to a request that carried
+    credentials (`Authorization`) is `Cache-Control: no-store`, so no shared cache keeps one
+    owner's figures (the core does the same)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        authenticated = any(name.lower() == b"authorization" for name, _ in scope.get("headers", []))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                headers.append((b"x-content-type-options", b"nosniff"))
+                if authenticated and b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def install_openapi(app: FastAPI) -> None:
+    """The schema as the service answers: errors are 400 with the error body (never FastAPI's
+    422), and the figures take the core's bearer token."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            for item in schema.get("paths", {}).values():
+                for operation in item.values():
+                    operation.get("responses", {}).pop("422", None)
+            components = schema.setdefault("components", {})
+            for unused in ("HTTPValidationError", "ValidationError"):
+                components.get("schemas", {}).pop(unused, None)
+            components["securitySchemes"] = {
+                "BearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 DOCS_ASSETS_URL = "/docs-assets"
@@ -122,6 +173,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.verifier = TokenVerifier(app.state.settings)
     install_error_handlers(app)
     app.add_middleware(RetryAfterOn503)
+    app.add_middleware(SecurityHeaders)
+    install_openapi(app)
     app.include_router(router)
     install_docs(app)
     return app

@@ -23,6 +23,8 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template import engines
 from django.template.response import TemplateResponse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from core_app.common.exceptions import ApplicationError
 from core_app.users.models import User
@@ -139,3 +141,68 @@ def run_with_form(
     }
     template = engines["django"].from_string(_FORM_TEMPLATE)
     return TemplateResponse(request, template, context)  # type: ignore[arg-type]
+
+
+MODERATION_HISTORY_TEMPLATE = "admin/moderation_history.html"
+
+
+class ModerationHistoryMixin:
+    """The History page shows `moderation_history(obj)` (a read-only field of the change view too);
+    the model admin sets `object_history_template = MODERATION_HISTORY_TEMPLATE`."""
+
+    def moderation_history(self, obj: Any) -> SafeString:
+        raise NotImplementedError
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        obj = self.get_object(request, object_id)  # type: ignore[attr-defined]
+        context = dict(extra_context or {})
+        if obj is not None:
+            context["moderation_history"] = self.moderation_history(obj)
+        return super().history_view(request, object_id, context)  # type: ignore[misc,no-any-return]
+
+
+# How many events a change view shows; the whole history is in GET /api/v1/audit/.
+HISTORY_LIMIT = 50
+
+
+def _event_details(payload: dict[str, Any]) -> str:
+    """The why and the how long of a moderation event, as one line."""
+    parts = []
+    if payload.get("reason"):
+        parts.append(f"reason: {payload['reason']}")
+    if "until" in payload:
+        parts.append(f"until: {payload['until'] or 'permanently'}")
+    if payload.get("expired"):
+        parts.append("the block expired")
+    if "new_role" in payload:
+        parts.append(f"role: {payload.get('old_role')} -> {payload['new_role']}")
+    if "post_id" in payload:
+        parts.append(f"post {payload['post_id']}")
+    return "; ".join(parts)
+
+
+def moderation_history_html(events: QuerySet[Any]) -> SafeString:
+    """A read-only table of moderation events (from the event log): when, what, who, why."""
+    rows = list(events[:HISTORY_LIMIT])
+    if not rows:
+        return format_html("<p>{}</p>", "No moderation so far.")
+    body = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                event.occurred_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                event.type,
+                event.actor.username if event.actor else "system",
+                _event_details(event.payload),
+            )
+            for event in rows
+        ),
+    )
+    return format_html(
+        '<table class="moderation-history"><thead><tr><th>When</th><th>What</th><th>Who</th>'
+        "<th>Why</th></tr></thead><tbody>{}</tbody></table>",
+        body,
+    )

@@ -31,3 +31,20 @@ def moderation_event_list(
     if actor_id is not None:
         events = events.filter(actor_id=actor_id)
     return events
+
+
+def page_moderation_history(*, page_id: int) -> QuerySet[StoredEvent]:
+    """Everything moderation did to a page, newest first: its blocks and unblocks (also through
+    its owner's), and staff deletions of its posts."""
+    staff_post_deletions = Q(type="post.deleted", payload__page_id=page_id)
+    return (
+        StoredEvent.objects.filter(is_moderation=True)
+        .filter(_target_q("page", page_id) | staff_post_deletions)
+        .select_related("actor")
+        .order_by("-position")
+    )
+
+
+def user_moderation_history(*, user_id: int) -> QuerySet[StoredEvent]:
+    """Everything moderation did to a user, newest first: blocks, unblocks, role changes."""
+    return moderation_event_list(target_type="user", target_id=user_id).order_by("-position")

@@ -10,9 +10,18 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.safestring import SafeString
 
-from core_app.common.admin import RoleAdminMixin, apply_to_each, run_with_form
+from core_app.common.admin import (
+    MODERATION_HISTORY_TEMPLATE,
+    ModerationHistoryMixin,
+    RoleAdminMixin,
+    apply_to_each,
+    moderation_history_html,
+    run_with_form,
+)
 from core_app.common.views import caller
+from core_app.moderation.selectors import page_moderation_history
 from core_app.pages import services
 from core_app.pages.models import Page
 from core_app.pages.visibility import blocked_page_q
@@ -57,7 +66,7 @@ class BlockedNowFilter(admin.SimpleListFilter):
 
 
 @admin.register(Page)
-class PageAdmin(RoleAdminMixin, admin.ModelAdmin):
+class PageAdmin(ModerationHistoryMixin, RoleAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "uuid",
@@ -86,8 +95,15 @@ class PageAdmin(RoleAdminMixin, admin.ModelAdmin):
         "blocked_reason",
         "created_at",
         "updated_at",
+        "moderation_history",
     )
+    readonly_fields = ("moderation_history",)
+    object_history_template = MODERATION_HISTORY_TEMPLATE
     actions = ("block_pages", "unblock_pages")
+
+    @admin.display(description="Moderation history")
+    def moderation_history(self, page: Page) -> SafeString:
+        return moderation_history_html(page_moderation_history(page_id=page.pk))
 
     @admin.action(description="Block selected pages", permissions=["staff"])
     def block_pages(self, request: HttpRequest, queryset: QuerySet[Page]) -> TemplateResponse | None:

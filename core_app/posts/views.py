@@ -81,6 +81,7 @@ class PostViewSet(viewsets.GenericViewSet):
         page = self.paginate_queryset(likes)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
+    @extend_schema(responses={200: PostSerializer(many=True)})
     @action(detail=True, methods=["get"], pagination_class=OldestFirstPagination)
     def replies(self, request: Request, pk: str) -> Response:
         replies = post_reply_list(viewer=caller(request), post_id=self._post_id())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from core_app.common.fields import StrictCharField
@@ -15,6 +16,8 @@ class SearchQuerySerializer(serializers.Serializer):
     q = StrictCharField(max_length=Q_MAX_LENGTH, trim_whitespace=True)
 
 
+# One object, not a list, although it answers a `list` action.
+@extend_schema_serializer(many=False)
 class SearchResultSerializer(serializers.Serializer):
     pages = PageSerializer(many=True, read_only=True)
     users = UserSerializer(many=True, read_only=True)

@@ -8,9 +8,18 @@ from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.safestring import SafeString
 
-from core_app.common.admin import RoleAdminMixin, apply_to_each, run_with_form
+from core_app.common.admin import (
+    MODERATION_HISTORY_TEMPLATE,
+    ModerationHistoryMixin,
+    RoleAdminMixin,
+    apply_to_each,
+    moderation_history_html,
+    run_with_form,
+)
 from core_app.common.views import caller
+from core_app.moderation.selectors import user_moderation_history
 from core_app.users import services
 from core_app.users.models import Role, User
 
@@ -24,7 +33,7 @@ class RoleForm(forms.Form):
 
 
 @admin.register(User)
-class UserAdmin(RoleAdminMixin, admin.ModelAdmin):
+class UserAdmin(ModerationHistoryMixin, RoleAdminMixin, admin.ModelAdmin):
     list_display = ("id", "username", "email", "role", "is_blocked", "is_active", "date_joined")
     list_filter = ("role", "is_blocked", "is_active")
     search_fields = ("username", "email", "first_name", "last_name")
@@ -43,8 +52,15 @@ class UserAdmin(RoleAdminMixin, admin.ModelAdmin):
         "is_active",
         "date_joined",
         "last_login",
+        "moderation_history",
     )
+    readonly_fields = ("moderation_history",)
+    object_history_template = MODERATION_HISTORY_TEMPLATE
     actions = ("block_users", "unblock_users", "change_role")
+
+    @admin.display(description="Moderation history")
+    def moderation_history(self, user: User) -> SafeString:
+        return moderation_history_html(user_moderation_history(user_id=user.pk))
 
     @admin.action(description="Block selected users", permissions=["admin"])
     def block_users(self, request: HttpRequest, queryset: QuerySet[User]) -> TemplateResponse | None:

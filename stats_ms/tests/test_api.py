@@ -250,3 +250,30 @@ async def test_docs_pages_use_local_assets_that_answer(client, path, expected):
 
 async def test_a_missing_docs_asset_is_a_json_404(client):
     assert_error(await client.get("/docs-assets/nope.js"), 404, "not_found")
+
+
+async def test_every_answer_is_nosniff_and_an_authenticated_one_no_store(client, page, token_for):
+    owner = await client.get("/stats/pages/1", headers=auth(token_for(7)))
+    stranger = await client.get("/stats/pages/1", headers=auth(token_for(8)))
+    anonymous = await client.get("/stats/pages/1")
+    health = await client.get("/health")
+    for response in (owner, stranger, anonymous, health):
+        assert response.headers["x-content-type-options"] == "nosniff"
+    assert (owner.status_code, stranger.status_code, anonymous.status_code) == (200, 403, 401)
+    assert owner.headers["cache-control"] == "no-store"
+    assert stranger.headers["cache-control"] == "no-store"
+    assert "cache-control" not in anonymous.headers
+    assert "cache-control" not in health.headers
+
+
+async def test_the_schema_documents_the_error_answers_and_no_422(client):
+    schema = (await client.get("/openapi.json")).json()
+    operation = schema["paths"]["/stats/pages/{page_id}"]["get"]
+    assert set(operation["responses"]) == {"200", "401", "403", "404", "503"}
+    for code in ("401", "403", "404", "503"):
+        ref = operation["responses"][code]["content"]["application/json"]["schema"]["$ref"]
+        assert ref == "#/components/schemas/ErrorOut"
+    assert operation["security"] == [{"BearerAuth": []}]
+    error = schema["components"]["schemas"]["ErrorBody"]
+    assert set(error["required"]) == {"code", "message", "details"}
+    assert "HTTPValidationError" not in schema["components"]["schemas"]

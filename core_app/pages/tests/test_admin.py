@@ -7,8 +7,11 @@ from django.test import Client
 from django.utils import timezone
 
 from core_app.pages.models import Page
+from core_app.pages.services import page_block, page_unblock
 from core_app.pages.tests.conftest import events
-from core_app.testing.factories import AdminFactory, ModeratorFactory, PageFactory, UserFactory
+from core_app.posts.services import post_delete
+from core_app.testing.factories import AdminFactory, ModeratorFactory, PageFactory, PostFactory, UserFactory
+from core_app.users.services import user_block
 
 pytestmark = pytest.mark.django_db
 
@@ -104,3 +107,50 @@ def test_unblock_action():
 def test_plain_users_are_kept_out():
     response = _client(UserFactory(is_staff=True)).get(CHANGELIST)
     assert response.status_code == 302
+
+
+def test_the_change_view_shows_the_pages_moderation_history_from_the_event_log():
+    moderator, admin = ModeratorFactory(username="mod_ann"), AdminFactory(username="adm_bob")
+    page, other = PageFactory(), PageFactory()
+    client = _client(moderator)
+    assert b"No moderation so far." in client.get(f"{CHANGELIST}{page.pk}/change/").content
+
+    page_block(page=page, actor=moderator, until=timezone.now() + timedelta(days=1), reason="spam links")
+    page_unblock(page=page, actor=admin)
+    post_delete(actor=moderator, post_id=PostFactory(page=page).pk, reason="slur")
+    user_block(actor=admin, user=page.owner, reason="ban evasion")
+    page_block(page=other, actor=admin, until=None, reason="another page")
+
+    response = client.get(f"{CHANGELIST}{page.pk}/change/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    history = html[html.index('class="moderation-history"') :]
+    # newest first: the owner's block, the post deletion, the unblock, the block
+    order = [history.index(t) for t in ("user.blocked", "post.deleted", "page.unblocked", "page.blocked")]
+    assert order == sorted(order)
+    whos_and_whys = ("mod_ann", "adm_bob", "reason: spam links", "reason: slur", "reason: ban evasion")
+    assert all(text in history for text in whos_and_whys)
+    assert "until: 20" in history
+    assert "another page" not in history  # another page's block is not this page's history
+    assert "UTC" in history
+
+
+def test_the_moderation_history_escapes_what_moderators_wrote():
+    page = PageFactory()
+    admin = AdminFactory()
+    page_block(page=page, actor=admin, until=None, reason="<script>alert(1)</script>")
+    html = _client(admin).get(f"{CHANGELIST}{page.pk}/change/").content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert(1)</script>" not in html
+    assert "until: permanently" in html
+
+
+def test_the_history_page_shows_the_moderation_history():
+    moderator = ModeratorFactory(username="mod_dee")
+    page = PageFactory()
+    page_block(page=page, actor=moderator, until=timezone.now() + timedelta(hours=2), reason="flood")
+    response = _client(moderator).get(f"{CHANGELIST}{page.pk}/history/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    history = html[html.index('class="moderation-history"') :]
+    assert "page.blocked" in history and "mod_dee" in history and "reason: flood" in history

@@ -9,7 +9,15 @@ from core_app.posts import services
 from core_app.posts.models import Like, Post
 from core_app.posts.services import post_create, post_delete, post_like, post_unlike, post_update
 from core_app.posts.tests.conftest import block_page, events_of
-from core_app.testing.factories import FollowFactory, LikeFactory, PageFactory, PostFactory, UserFactory
+from core_app.testing.factories import (
+    AdminFactory,
+    FollowFactory,
+    LikeFactory,
+    ModeratorFactory,
+    PageFactory,
+    PostFactory,
+    UserFactory,
+)
 from events.contracts import PostCreated
 from events.models import StoredEvent
 
@@ -224,6 +232,14 @@ def test_unlike_takes_the_like_back_once(post) -> None:
 
 def test_unlike_without_a_like_appends_nothing(post) -> None:
     assert post_unlike(user=UserFactory(), post_id=post.pk).likes_count == 0
+    assert events_of("post.unliked") == []
+
+
+@pytest.mark.parametrize("factory", [ModeratorFactory, AdminFactory])
+def test_staff_unlike_a_post_they_never_liked_as_a_no_op(post, factory) -> None:
+    # Staff read every post; their visibility condition is the empty Q(), which `|` used to drop.
+    block_page(post.page)
+    assert post_unlike(user=factory(), post_id=post.pk).likes_count == 0
     assert events_of("post.unliked") == []
 
 

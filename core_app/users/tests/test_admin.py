@@ -10,6 +10,7 @@ from core_app.common.admin_site import InnotterAdminSite
 from core_app.testing.events import stored_events
 from core_app.testing.factories import AdminFactory, ModeratorFactory, PageFactory, UserFactory
 from core_app.users.models import Role, User
+from core_app.users.services import user_block, user_change_role, user_unblock
 from events.models import StoredEvent
 
 pytestmark = pytest.mark.django_db
@@ -209,3 +210,36 @@ def test_user_list_costs_the_same_for_2_and_20_users() -> None:
     with CaptureQueriesContext(connection) as many:
         assert client.get(CHANGELIST).status_code == 200
     assert len(few) == len(many)
+
+
+def test_the_change_view_shows_the_users_moderation_history_from_the_event_log() -> None:
+    admin = AdminFactory(username="adm_cid")
+    target, bystander = UserFactory(), UserFactory()
+    client = _client(admin)
+    page = f"/admin/users/user/{target.pk}/change/"
+    assert b"No moderation so far." in client.get(page).content
+
+    user_block(actor=admin, user=target, reason="harassment")
+    user_unblock(actor=admin, user=User.objects.get(pk=target.pk))
+    user_change_role(actor=admin, user=User.objects.get(pk=target.pk), role=Role.MODERATOR)
+    user_block(actor=admin, user=bystander, reason="not this one")
+
+    response = client.get(page)
+    assert response.status_code == 200
+    html = response.content.decode()
+    history = html[html.index('class="moderation-history"') :]
+    order = [history.index(t) for t in ("user.role_changed", "user.unblocked", "user.blocked")]
+    assert order == sorted(order)  # newest first
+    assert "adm_cid" in history and "reason: harassment" in history
+    assert "role: user -&gt; moderator" in history
+    assert "not this one" not in history
+
+
+def test_the_history_page_shows_the_users_moderation_history() -> None:
+    admin = AdminFactory(username="adm_eve")
+    target = UserFactory()
+    user_block(actor=admin, user=target, reason="fraud")
+    response = _client(admin).get(f"/admin/users/user/{target.pk}/history/")
+    assert response.status_code == 200
+    history = response.content.decode().split('class="moderation-history"', 1)[1]
+    assert "user.blocked" in history and "adm_eve" in history and "reason: fraud" in history

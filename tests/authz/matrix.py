@@ -1,0 +1,107 @@
+"""Who may call what: the expected status of every operation of the core's schema, for each
+kind of caller, against the fixture world of tests.authz.world.
+
+Rows are (operation, target): the target is the world's page (public, private, blocked) or the
+page of the post, the user the path names, or "-". Columns are tests.authz.world.CALLERS:
+
+    anonymous, stranger, owner, follower, pending (a request to the private page), moderator,
+    admin, blocked (a blocked user)
+
+Read against API.md: 401 without a token; 403 `user_blocked` for a blocked user everywhere;
+404 where the caller may not know the object exists (a blocked page for non-staff, a private
+page's posts for non-followers); 403 where they may see it but not do this.
+"""
+
+from __future__ import annotations
+
+# fmt: off
+MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
+    # operation, target                                             anon stra own  foll pend mod  adm  blkd
+    ("GET /api/v1/audit/", "-"):                                   (401, 403, 403, 403, 403, 200, 200, 403),
+    ("POST /api/v1/auth/register/", "-"):                          (201, 201, 201, 201, 201, 201, 201, 201),
+    ("POST /api/v1/auth/login/", "-"):                             (200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST /api/v1/auth/refresh/", "-"):                           (200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST /api/v1/auth/logout/", "-"):                            (401, 401, 204, 401, 401, 401, 401, 403),
+    ("GET /api/v1/feed/", "-"):                                    (401, 200, 200, 200, 200, 200, 200, 403),
+    ("GET /api/v1/pages/", "-"):                                   (401, 200, 200, 200, 200, 200, 200, 403),
+    ("POST /api/v1/pages/", "-"):                                  (401, 201, 201, 201, 201, 201, 201, 403),
+    ("GET /api/v1/pages/{page_id}/posts/", "public"):              (401, 200, 200, 200, 200, 200, 200, 403),
+    ("GET /api/v1/pages/{page_id}/posts/", "private"):             (401, 404, 200, 200, 404, 200, 200, 403),
+    ("GET /api/v1/pages/{page_id}/posts/", "blocked"):             (401, 404, 200, 404, 404, 200, 200, 403),
+    ("GET /api/v1/pages/{page_id}/stats/", "public"):              (401, 403, 200, 403, 403, 403, 403, 403),
+    ("GET /api/v1/pages/{page_id}/stats/", "private"):             (401, 403, 200, 403, 403, 403, 403, 403),
+    ("GET /api/v1/pages/{page_id}/stats/", "blocked"):             (401, 404, 200, 404, 404, 403, 403, 403),
+    ("GET /api/v1/pages/{id}/", "public"):                         (401, 200, 200, 200, 200, 200, 200, 403),
+    ("GET /api/v1/pages/{id}/", "private"):                        (401, 200, 200, 200, 200, 200, 200, 403),
+    ("GET /api/v1/pages/{id}/", "blocked"):                        (401, 404, 200, 404, 404, 200, 200, 403),
+    ("PATCH /api/v1/pages/{id}/", "public"):                       (401, 403, 200, 403, 403, 403, 403, 403),
+    ("PATCH /api/v1/pages/{id}/", "private"):                      (401, 403, 200, 403, 403, 403, 403, 403),
+    ("PATCH /api/v1/pages/{id}/", "blocked"):                      (401, 404, 200, 404, 404, 403, 403, 403),
+    ("DELETE /api/v1/pages/{id}/", "public"):                      (401, 403, 204, 403, 403, 403, 403, 403),
+    ("DELETE /api/v1/pages/{id}/", "private"):                     (401, 403, 204, 403, 403, 403, 403, 403),
+    ("DELETE /api/v1/pages/{id}/", "blocked"):                     (401, 404, 204, 404, 404, 403, 403, 403),
+    ("POST /api/v1/pages/{id}/block/", "public"):                  (401, 403, 403, 403, 403, 200, 200, 403),
+    ("POST /api/v1/pages/{id}/block/", "private"):                 (401, 403, 403, 403, 403, 200, 200, 403),
+    ("POST /api/v1/pages/{id}/block/", "blocked"):                 (401, 403, 403, 403, 403, 200, 200, 403),
+    ("POST /api/v1/pages/{id}/follow/", "public"):                 (401, 200, 409, 200, 200, 200, 200, 403),
+    ("POST /api/v1/pages/{id}/follow/", "private"):                (401, 200, 409, 200, 200, 200, 200, 403),
+    ("POST /api/v1/pages/{id}/follow/", "blocked"):                (401, 404, 409, 404, 404, 200, 200, 403),
+    ("DELETE /api/v1/pages/{id}/follow/", "public"):               (401, 404, 404, 204, 404, 404, 404, 403),
+    ("DELETE /api/v1/pages/{id}/follow/", "private"):              (401, 404, 404, 204, 204, 404, 404, 403),
+    ("DELETE /api/v1/pages/{id}/follow/", "blocked"):              (401, 404, 404, 404, 404, 404, 404, 403),
+    ("GET /api/v1/pages/{id}/follow-requests/", "public"):         (401, 403, 200, 403, 403, 403, 403, 403),
+    ("GET /api/v1/pages/{id}/follow-requests/", "private"):        (401, 403, 200, 403, 403, 403, 403, 403),
+    ("GET /api/v1/pages/{id}/follow-requests/", "blocked"):        (401, 404, 200, 404, 404, 403, 403, 403),
+    ("POST /api/v1/pages/{id}/follow-requests/accept/", "public"): (401, 403, 200, 403, 403, 403, 403, 403),
+    ("POST /api/v1/pages/{id}/follow-requests/accept/", "private"): (401, 403, 200, 403, 403, 403, 403, 403),
+    ("POST /api/v1/pages/{id}/follow-requests/accept/", "blocked"): (401, 404, 200, 404, 404, 403, 403, 403),
+    ("POST /api/v1/pages/{id}/follow-requests/reject/", "public"): (401, 403, 200, 403, 403, 403, 403, 403),
+    ("POST /api/v1/pages/{id}/follow-requests/reject/", "private"): (401, 403, 200, 403, 403, 403, 403, 403),
+    ("POST /api/v1/pages/{id}/follow-requests/reject/", "blocked"): (401, 404, 200, 404, 404, 403, 403, 403),
+    ("GET /api/v1/pages/{id}/followers/", "public"):               (401, 403, 200, 403, 403, 200, 200, 403),
+    ("GET /api/v1/pages/{id}/followers/", "private"):              (401, 403, 200, 403, 403, 200, 200, 403),
+    ("GET /api/v1/pages/{id}/followers/", "blocked"):              (401, 404, 200, 404, 404, 200, 200, 403),
+    ("PUT /api/v1/pages/{id}/image/", "public"):                   (401, 403, 200, 403, 403, 403, 403, 403),
+    ("PUT /api/v1/pages/{id}/image/", "private"):                  (401, 403, 200, 403, 403, 403, 403, 403),
+    ("PUT /api/v1/pages/{id}/image/", "blocked"):                  (401, 404, 200, 404, 404, 403, 403, 403),
+    ("POST /api/v1/pages/{id}/tags/", "public"):                   (401, 403, 200, 403, 403, 403, 403, 403),
+    ("POST /api/v1/pages/{id}/tags/", "private"):                  (401, 403, 200, 403, 403, 403, 403, 403),
+    ("POST /api/v1/pages/{id}/tags/", "blocked"):                  (401, 404, 200, 404, 404, 403, 403, 403),
+    ("DELETE /api/v1/pages/{id}/tags/{tag_name}/", "public"):      (401, 403, 200, 403, 403, 403, 403, 403),
+    ("DELETE /api/v1/pages/{id}/tags/{tag_name}/", "private"):     (401, 403, 200, 403, 403, 403, 403, 403),
+    ("DELETE /api/v1/pages/{id}/tags/{tag_name}/", "blocked"):     (401, 404, 200, 404, 404, 403, 403, 403),
+    ("POST /api/v1/pages/{id}/unblock/", "public"):                (401, 403, 403, 403, 403, 200, 200, 403),
+    ("POST /api/v1/pages/{id}/unblock/", "private"):               (401, 403, 403, 403, 403, 200, 200, 403),
+    ("POST /api/v1/pages/{id}/unblock/", "blocked"):               (401, 404, 403, 404, 404, 200, 200, 403),
+    ("POST /api/v1/posts/", "public"):                             (401, 403, 201, 403, 403, 403, 403, 403),
+    ("POST /api/v1/posts/", "private"):                            (401, 403, 201, 403, 403, 403, 403, 403),
+    ("POST /api/v1/posts/", "blocked"):                            (401, 400, 403, 400, 400, 403, 403, 403),
+    ("GET /api/v1/posts/{id}/", "public"):                         (401, 200, 200, 200, 200, 200, 200, 403),
+    ("GET /api/v1/posts/{id}/", "private"):                        (401, 404, 200, 200, 404, 200, 200, 403),
+    ("GET /api/v1/posts/{id}/", "blocked"):                        (401, 404, 200, 404, 404, 200, 200, 403),
+    ("PATCH /api/v1/posts/{id}/", "public"):                       (401, 403, 200, 403, 403, 403, 403, 403),
+    ("PATCH /api/v1/posts/{id}/", "private"):                      (401, 404, 200, 403, 404, 403, 403, 403),
+    ("PATCH /api/v1/posts/{id}/", "blocked"):                      (401, 404, 403, 404, 404, 403, 403, 403),
+    ("DELETE /api/v1/posts/{id}/", "public"):                      (401, 403, 204, 403, 403, 204, 204, 403),
+    ("DELETE /api/v1/posts/{id}/", "private"):                     (401, 404, 204, 403, 404, 204, 204, 403),
+    ("DELETE /api/v1/posts/{id}/", "blocked"):                     (401, 404, 204, 404, 404, 204, 204, 403),
+    ("POST /api/v1/posts/{id}/like/", "public"):                   (401, 200, 200, 200, 200, 200, 200, 403),
+    ("POST /api/v1/posts/{id}/like/", "private"):                  (401, 404, 200, 200, 404, 200, 200, 403),
+    ("POST /api/v1/posts/{id}/like/", "blocked"):                  (401, 404, 200, 404, 404, 200, 200, 403),
+    ("DELETE /api/v1/posts/{id}/like/", "public"):                 (401, 200, 200, 200, 200, 200, 200, 403),
+    ("DELETE /api/v1/posts/{id}/like/", "private"):                (401, 404, 200, 200, 404, 200, 200, 403),
+    ("DELETE /api/v1/posts/{id}/like/", "blocked"):                (401, 404, 200, 404, 404, 200, 200, 403),
+    ("GET /api/v1/posts/{id}/replies/", "public"):                 (401, 200, 200, 200, 200, 200, 200, 403),
+    ("GET /api/v1/posts/{id}/replies/", "private"):                (401, 404, 200, 200, 404, 200, 200, 403),
+    ("GET /api/v1/posts/{id}/replies/", "blocked"):                (401, 404, 200, 404, 404, 200, 200, 403),
+    ("GET /api/v1/posts/liked/", "-"):                             (401, 200, 200, 200, 200, 200, 200, 403),
+    ("GET /api/v1/search/", "-"):                                  (401, 200, 200, 200, 200, 200, 200, 403),
+    ("GET /api/v1/users/{id}/", "owner"):                          (401, 200, 200, 200, 200, 200, 200, 403),
+    ("POST /api/v1/users/{id}/block/", "owner"):                   (401, 403, 403, 403, 403, 403, 200, 403),
+    ("PATCH /api/v1/users/{id}/role/", "owner"):                   (401, 403, 403, 403, 403, 403, 200, 403),
+    ("POST /api/v1/users/{id}/unblock/", "blocked"):               (401, 403, 403, 403, 403, 403, 200, 403),
+    ("GET /api/v1/users/me/", "-"):                                (401, 200, 200, 200, 200, 200, 200, 403),
+    ("PATCH /api/v1/users/me/", "-"):                              (401, 200, 200, 200, 200, 200, 200, 403),
+    ("PUT /api/v1/users/me/avatar/", "-"):                         (401, 200, 200, 200, 200, 200, 200, 403),
+}
+# fmt: on
