@@ -53,15 +53,17 @@ INSTALLED_APPS = [
     "core_app.ops",
 ]
 
+# Sessions, the CSRF cookie, Django's auth and messages serve the admin panel only: they pass
+# API requests straight on (core_app/common/admin_middleware.py).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "core_app.common.admin_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core_app.common.admin_middleware.CsrfViewMiddleware",
+    "core_app.common.admin_middleware.AuthenticationMiddleware",
     "core_app.common.auth.middleware.JWTAuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "core_app.common.admin_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
