@@ -135,7 +135,7 @@ REST_FRAMEWORK = {
         "core_app.common.parsers.StrictJSONParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["core_app.common.renderers.ORJSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "core_app.common.pagination.CursorPagination",
     "EXCEPTION_HANDLER": "core_app.common.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
