@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from core_app.common.fields import StrictCharField, StrictIntegerField, StrictModelSerializer
@@ -15,7 +17,14 @@ from core_app.posts.models import CONTENT_MAX_LENGTH, Like, Post
 REASON_MAX_LENGTH = 500
 
 
-_DATETIME = serializers.DateTimeField()  # the representation of every date-time the API answers
+def _datetime(value: datetime) -> str:
+    """What DRF's DateTimeField writes for an aware date-time (ISO 8601, `Z` for UTC).
+
+    DRF looks the current time zone up on every call (a context-local read); the project never
+    activates another one, so the default zone is the current one.
+    """
+    text = value.astimezone(timezone.get_default_timezone()).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class PostSerializer(StrictModelSerializer):
@@ -60,8 +69,8 @@ class PostSerializer(StrictModelSerializer):
             "likes_count": post.likes_count,
             "replies_count": post.replies_count,
             "liked_by_me": self.get_liked_by_me(post),
-            "created_at": _DATETIME.to_representation(post.created_at),
-            "updated_at": _DATETIME.to_representation(post.updated_at),
+            "created_at": _datetime(post.created_at),
+            "updated_at": _datetime(post.updated_at),
         }
 
     def get_liked_by_me(self, post: Post) -> bool:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from django.test import override_settings
@@ -29,10 +29,12 @@ def test_representation_is_drfs_field_by_field() -> None:
     type(reply).objects.filter(pk=parent.pk).update(created_at=datetime(2026, 1, 1, tzinfo=UTC))
     posts = list(post_queryset(viewer=viewer).filter(page=page).order_by("id"))
     assert len(posts) == 2
+    posts[1].updated_at = datetime(2026, 5, 1, 12, 0, 0, 5, tzinfo=timezone(timedelta(hours=3)))
     for post in posts:  # the same keys, in the same order, with the same values
         assert json.dumps(PostSerializer(post).data) == json.dumps(generic(post))
     assert [p["liked_by_me"] for p in PostSerializer(posts, many=True).data] == [False, True]
     assert PostSerializer(posts[0]).data["created_at"] == "2026-01-01T00:00:00Z"
+    assert PostSerializer(posts[1]).data["updated_at"] == "2026-05-01T09:00:00.000005Z"
     assert PostSerializer(posts[1]).data["page"]["image_url"] == "https://media.example.com/pages/1/cover.png"
 
 
