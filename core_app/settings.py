@@ -87,18 +87,20 @@ INSTALLED_APPS = [
     "core_app.ops",
 ]
 
+# Sessions, the CSRF cookie, Django's auth and messages serve the admin panel only: they pass
+# API requests straight on (core_app/common/admin_middleware.py).
 MIDDLEWARE = [
     # outermost: an error answer of any layer below that is not JSON gets the API's error body
     "core_app.common.exceptions.JSONErrorsMiddleware",
     "core_app.common.middleware.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "core_app.common.admin_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core_app.common.admin_middleware.CsrfViewMiddleware",
+    "core_app.common.admin_middleware.AuthenticationMiddleware",
     "core_app.common.auth.middleware.JWTAuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "core_app.common.admin_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -171,7 +173,7 @@ REST_FRAMEWORK = {
         "core_app.common.parsers.StrictJSONParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["core_app.common.renderers.ORJSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "core_app.common.pagination.CursorPagination",
     "EXCEPTION_HANDLER": "core_app.common.exceptions.api_exception_handler",
     "DEFAULT_METADATA_CLASS": "core_app.common.metadata.Metadata",

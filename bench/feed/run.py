@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.feed.run [--keep] [--skip-dataset]
 
-Uses its own database `innotter_bench` and its own broker names (deleted at the end).
+Uses its own database (`innotter_bench`, or `BENCH_POSTGRES_DB`) and its own broker names (deleted
+at the end).
 Dataset: 10,000 users each with one page, each following 500 pages; 1,000,000 posts skewed
 over pages (page = N * u^3, a Zipf-like head); feeds built for every user (~800 entries);
 plus 1,000 "light" users following 20 pages each, for the flatness comparison.
@@ -25,7 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DB = "innotter_bench"
+# A database of its own per checkout (it is dropped and rebuilt unless --skip-dataset).
+DB = os.environ.get("BENCH_POSTGRES_DB", "innotter_bench")
 SUFFIX = uuid.uuid4().hex[:8]
 ENV = {
     "DJANGO_SETTINGS_MODULE": "core_app.settings",

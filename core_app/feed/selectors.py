@@ -20,13 +20,15 @@ one request stays bounded.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection
+from django.utils import timezone
 
-from core_app.pages.models import FollowStatus
-from core_app.pages.visibility import feed_posts_q
+from core_app.common.rows import Columns, cache_related
+from core_app.pages.models import FollowStatus, Page
+from core_app.pages.visibility import blocked_page_sql
 from core_app.posts.models import Post
-from core_app.posts.selectors import with_page_and_like
 from core_app.users.models import User
 
 WINDOW_FACTOR = 2  # candidates per round in the first round: (limit + 1) x this
@@ -75,10 +77,46 @@ def feed_candidate_ids(*, viewer: User, before: int | None, count: int) -> list[
         return [row[0] for row in cursor.fetchall()]
 
 
+POST = Columns.of(Post)
+PAGE = Columns.of(Page)
+# The rule of `visibility.feed_posts_q` (own pages', or followed and unblocked unless staff) with
+# each post's page and `liked_by_me`; written out because it runs on every feed read.
+POSTS_SQL = f"""
+    SELECT {POST.select("post")}, {PAGE.select("page")},
+        EXISTS (SELECT 1 FROM posts_like AS l WHERE l.post_id = post.id AND l.user_id = %(viewer)s)
+    FROM posts_post AS post
+    JOIN pages_page AS page ON page.id = post.page_id
+    JOIN users_user AS owner ON owner.id = page.owner_id
+    WHERE post.id = ANY(%(ids)s)
+      AND (page.owner_id = %(viewer)s OR (
+           EXISTS (SELECT 1 FROM pages_follow AS follow
+                   WHERE follow.page_id = post.page_id AND follow.follower_id = %(viewer)s
+                     AND follow.status = %(accepted)s)
+           AND (%(staff)s OR NOT {blocked_page_sql("page", "owner")})))
+    ORDER BY post.id DESC LIMIT %(count)s
+"""
+
+
+def _post_with_page(row: tuple[Any, ...]) -> Post:
+    post = POST.load(row)
+    cache_related(post, "page", PAGE.load(row, len(POST)))
+    post.liked_by_me = row[-1]  # type: ignore[attr-defined]
+    return post
+
+
 def readable_feed_posts(*, viewer: User, ids: list[int], count: int) -> list[Post]:
     """Of these ids, the newest `count` posts the viewer may read in their feed, with their pages."""
-    queryset = with_page_and_like(Post.objects.filter(feed_posts_q(viewer), pk__in=ids), viewer=viewer)
-    return list(queryset.order_by("-id")[:count])
+    params: dict[str, Any] = {
+        "viewer": viewer.pk,
+        "ids": ids,
+        "count": count,
+        "accepted": str(FollowStatus.ACCEPTED),
+        "staff": viewer.is_staff_role,
+        "now": timezone.now(),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(POSTS_SQL, params)
+        return [_post_with_page(row) for row in cursor.fetchall()]
 
 
 def feed_list(*, viewer: User, before: int | None, limit: int) -> FeedSlice:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from core_app.common.exceptions import ValidationFailed
+from core_app.common.exceptions import NotFound, ValidationFailed
 from core_app.pages.errors import CannotFollowOwnPage, NotFollowing, ensure_owner
 from core_app.pages.models import Follow, FollowStatus, Page
+from core_app.pages.selectors import page_with_owner
 from core_app.users.models import User
 from events.append import append_event, append_events
 from events.contracts import FollowAccepted, FollowRejected, FollowRemoved, FollowRequested
@@ -29,16 +30,47 @@ CHUNK = 5000
 
 def _add_followers(page: Page, delta: int) -> None:
     if delta:
-        Page.objects.filter(pk=page.pk).update(followers_count=F("followers_count") + delta)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE pages_page SET followers_count = followers_count + %s WHERE id = %s", [delta, page.pk]
+            )
 
 
 def _lock_page(page: Page) -> Page:
-    return Page.objects.select_for_update(no_key=True).get(pk=page.pk)
+    """The page afresh, locked (FOR NO KEY UPDATE); NotFound when it was deleted meanwhile."""
+    locked = page_with_owner(page.pk, lock=True)
+    if locked is None:
+        raise NotFound()
+    return locked
 
 
 def _chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]
+
+
+def _insert_follow(*, page: Page, user: User, accepted: bool) -> Follow | None:
+    """INSERT .. ON CONFLICT DO NOTHING (no read first, no savepoint); None when it existed."""
+    now = timezone.now()
+    follow = Follow(
+        page=page,
+        follower=user,
+        status=FollowStatus.ACCEPTED if accepted else FollowStatus.PENDING,
+        created_at=now,
+        accepted_at=now if accepted else None,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Follow._meta.db_table} (page_id, follower_id, status, created_at, accepted_at)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (page_id, follower_id) DO NOTHING RETURNING id",
+            [page.pk, user.pk, str(follow.status), follow.created_at, follow.accepted_at],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    follow.pk = row[0]
+    follow._state.adding = False
+    return follow
 
 
 @transaction.atomic
@@ -53,16 +85,9 @@ def follow_create(*, page: Page, user: User) -> Follow:
     # The row lock orders this against a concurrent private -> public switch of the page.
     page = _lock_page(page)
     accepted = not page.is_private
-    follow, created = Follow.objects.get_or_create(
-        page=page,
-        follower=user,
-        defaults={
-            "status": FollowStatus.ACCEPTED if accepted else FollowStatus.PENDING,
-            "accepted_at": timezone.now() if accepted else None,
-        },
-    )
-    if not created:
-        return follow
+    follow = _insert_follow(page=page, user=user, accepted=accepted)
+    if follow is None:  # a repeat
+        return Follow.objects.get(page=page, follower=user)
     ids = {"page_id": page.pk, "page_owner_id": page.owner_id, "follower_id": user.pk}
     if accepted:
         _add_followers(page, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import connection
 from django.db.models import (
     BooleanField,
     Case,
@@ -13,13 +14,13 @@ from django.db.models import (
     Value,
     When,
 )
-from django.utils import timezone
 
 from core_app.common.exceptions import NotFound
 from core_app.common.ids import parse_pk
+from core_app.common.rows import Columns, cache_related
 from core_app.pages.errors import ensure_owner
 from core_app.pages.models import Follow, FollowStatus, Page, Tag
-from core_app.pages.visibility import blocked_page_q, visible_pages_q
+from core_app.pages.visibility import blocked_page_q, can_see_page, visible_pages_q
 from core_app.users.models import User
 
 FOLLOW_STATUS_OWNER = "owner"
@@ -31,12 +32,6 @@ FOLLOW_STATUS_BY_STATE = {
     FollowStatus.PENDING.value: FOLLOW_STATUS_REQUESTED,
 }
 FOLLOW_STATUSES = (FOLLOW_STATUS_OWNER, FOLLOW_STATUS_FOLLOWING, FOLLOW_STATUS_REQUESTED, FOLLOW_STATUS_NONE)
-
-
-def page_is_blocked(page: Page) -> bool:
-    """The rule of `visibility.blocked_page_q` for one loaded page (owner loaded too)."""
-    timed = page.blocked_until is not None and page.blocked_until > timezone.now()
-    return page.blocked_permanently or timed or page.owner.is_blocked
 
 
 def _follow_status_case(viewer: User) -> Case:
@@ -87,10 +82,32 @@ def page_get(*, viewer: User, page_id: object) -> Page:
     return page
 
 
+PAGE, USER = Columns.of(Page), Columns.of(User)
+# Every page action and every post starts here, so the statement is written once (see rows.py).
+PAGE_WITH_OWNER_SQL = f"""
+    SELECT {PAGE.select("page")}, {USER.select("owner")}
+    FROM pages_page AS page JOIN users_user AS owner ON owner.id = page.owner_id
+    WHERE page.id = %s
+"""
+LOCK_SQL = " FOR NO KEY UPDATE OF page"
+
+
+def page_with_owner(page_id: int, *, lock: bool = False) -> Page | None:
+    """A page by id with its owner loaded, whoever may see it; `lock`: FOR NO KEY UPDATE."""
+    with connection.cursor() as cursor:
+        cursor.execute(PAGE_WITH_OWNER_SQL + LOCK_SQL if lock else PAGE_WITH_OWNER_SQL, [page_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    page = PAGE.load(row)
+    cache_related(page, "owner", USER.load(row, len(PAGE)))
+    return page
+
+
 def visible_page_get(*, viewer: User, page_id: object) -> Page:
     """One page the viewer may see, not annotated (what an action on the page needs); 404 otherwise."""
-    page = Page.objects.filter(visible_pages_q(viewer), pk=parse_pk(page_id)).first()
-    if page is None:
+    page = page_with_owner(parse_pk(page_id))
+    if page is None or not can_see_page(viewer, page):
         raise NotFound()
     return page
 

@@ -26,8 +26,8 @@ from core_app.pages.selectors import (
     FOLLOW_STATUS_NONE,
     FOLLOW_STATUS_OWNER,
     FOLLOW_STATUSES,
-    page_is_blocked,
 )
+from core_app.pages.visibility import page_is_blocked
 from core_app.users.models import User
 from core_app.users.serializers import UserBriefSerializer, UserSerializer
 

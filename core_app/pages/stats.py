@@ -13,6 +13,7 @@ import httpx
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -67,6 +68,8 @@ def page_for_stats(*, viewer: User, page_id: object) -> Page:
 
 class PageStatsView(APIView):
     """The page's figures for its owner, as the statistics service folds them."""
+
+    renderer_classes = [JSONRenderer]  # relays another service's JSON: Python's float formatting
 
     @extend_schema(
         parameters=[OpenApiParameter("page_id", int, OpenApiParameter.PATH, description="The page's id.")],

@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from core_app.pages.models import Follow, FollowStatus
+from core_app.pages.models import Follow, FollowStatus, Page
 from core_app.users.models import User
 
 
@@ -22,6 +22,42 @@ def blocked_page_q(prefix: str = "") -> Q:
         Q(**{f"{prefix}blocked_permanently": True})
         | Q(**{f"{prefix}blocked_until__gt": timezone.now()})
         | Q(**{f"{prefix}owner__is_blocked": True})
+    )
+
+
+def page_is_blocked(page: Page) -> bool:
+    """The rule of `blocked_page_q` for one loaded page (owner loaded too)."""
+    timed = page.blocked_until is not None and page.blocked_until > timezone.now()
+    return page.blocked_permanently or timed or page.owner.is_blocked
+
+
+def can_see_page(viewer: User, page: Page) -> bool:
+    """The rule of `visible_pages_q` for one loaded page (owner loaded too)."""
+    return viewer.is_staff_role or page.owner_id == viewer.pk or not page_is_blocked(page)
+
+
+def can_read_posts_of(viewer: User, page: Page) -> bool:
+    """The rule of `readable_posts_q` for one loaded page (owner loaded too).
+
+    Cheaper than a query with the rule when the page is at hand: it asks the database only
+    whether the viewer follows a private page.
+    """
+    if viewer.is_staff_role or page.owner_id == viewer.pk:
+        return True
+    if page_is_blocked(page):
+        return False
+    if not page.is_private:
+        return True
+    return Follow.objects.filter(page_id=page.pk, follower=viewer, status=FollowStatus.ACCEPTED).exists()
+
+
+def blocked_page_sql(page: str, owner: str) -> str:
+    """`blocked_page_q` for hand-written SQL: `page` and `owner` are the aliases of a page and its
+    owner; the statement binds the current time as `%(now)s`."""
+    return (
+        f"({page}.blocked_permanently"
+        f" OR ({page}.blocked_until IS NOT NULL AND {page}.blocked_until > %(now)s)"
+        f" OR {owner}.is_blocked)"
     )
 
 

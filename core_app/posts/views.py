@@ -49,6 +49,7 @@ class PostViewSet(viewsets.GenericViewSet):
             content=data["content"],
             reply_to_id=data.get("reply_to"),
         )
+        post.liked_by_me = False  # type: ignore[attr-defined]  # just created: nobody has liked it
         return self._respond(post, status.HTTP_201_CREATED)
 
     def retrieve(self, request: Request, pk: str) -> Response:

@@ -13,7 +13,9 @@ from django.http import HttpRequest, HttpResponse
 
 from core_app.common.auth.tokens import decode
 from core_app.common.exceptions import ApplicationError, TokenInvalid, UserBlocked
+from core_app.common.ids import is_plain_int
 from core_app.users.models import User
+from core_app.users.selectors import active_user_get
 
 
 class JWTAuthenticationMiddleware:
@@ -37,10 +39,10 @@ class JWTAuthenticationMiddleware:
         if scheme.lower() != "bearer" or not token.strip():
             raise TokenInvalid("Expected 'Authorization: Bearer <token>'.")
         claims = decode(token.strip(), token_type="access")
-        try:
-            user = User.objects.get(pk=int(claims["sub"]), is_active=True)
-        except (User.DoesNotExist, ValueError):
-            raise TokenInvalid("The token's user does not exist.") from None
+        sub = str(claims["sub"])
+        user = active_user_get(int(sub)) if is_plain_int(sub) else None
+        if user is None:
+            raise TokenInvalid("The token's user does not exist.")
         if user.is_blocked:
             raise UserBlocked()
         return user
