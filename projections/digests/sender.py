@@ -92,12 +92,11 @@ def claim(digest: Digest, period: Period, slot: datetime) -> bool:
         return cursor.rowcount == 1
 
 
-def send_raw(client: Any, address: str, raw: bytes) -> str:
+def send_raw(client: Any, raw: bytes) -> str:
     """Send one raw MIME message; returns the SES message id."""
     try:
-        response = client.send_raw_email(
-            Source=settings.SES_SENDER, Destinations=[address], RawMessage={"Data": raw}
-        )
+        # The recipient is the message's To header (Destinations would be added to it).
+        response = client.send_raw_email(Source=settings.SES_SENDER, RawMessage={"Data": raw})
     except EndpointConnectionError as exc:
         raise SendNotPossibleError(str(exc)) from exc
     return str(response["MessageId"])
@@ -118,7 +117,7 @@ def _send_one(
     if not claim(digest, period, slot):
         return True
     try:
-        message_id = send_raw(client, user.email, raw)
+        message_id = send_raw(client, raw)
     except SendNotPossibleError:
         DigestDelivery.objects.filter(user_id=user.pk, slot=slot).delete()
         return False
