@@ -65,7 +65,13 @@ class DigestRunView(APIView):
 
     permission_classes = [IsAdminRole]
 
-    @extend_schema(request=DigestRunSerializer, responses={202: DigestRunAcceptedSerializer})
+    @extend_schema(
+        request=DigestRunSerializer,
+        responses={
+            202: DigestRunAcceptedSerializer,
+            403: OpenApiResponse(description="Only admins may start a run."),
+        },
+    )
     def post(self, request: Request) -> Response:
         period = validated(DigestRunSerializer, request.data)["period"]
         from projections.digests.service import digest_run_request  # imports the Celery app
@@ -86,6 +92,8 @@ class UnsubscribeView(APIView):
 
     @extend_schema(
         request=None,
+        description="The `List-Unsubscribe` link of every digest (RFC 8058 one-click): switches the token's "
+        'user to `"email": "off"`. The token is signed and user-specific; a changed one is refused.',
         responses={200: UnsubscribedSerializer, 400: OpenApiResponse(description="The token is not valid.")},
     )
     def post(self, request: Request, token: str) -> Response:

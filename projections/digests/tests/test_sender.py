@@ -146,3 +146,14 @@ def test_the_rate_is_read_from_ses_and_shared_by_the_sender_processes(ses, setti
     assert sender.ses_rate(ses) == 0.25  # moto's sandbox quota: MaxSendRate 1
     settings.DIGEST_MAX_SEND_RATE = 50
     assert sender.ses_rate(ses) == 50
+
+
+def test_a_feed_rebuild_keeps_the_claims_so_nothing_is_sent_again(daily_reader, ses, settings) -> None:
+    from projections.feed.rebuild import rebuild_feed
+
+    until = timezone.now()
+    send_digest_batch("daily", slot_of(until), until, [daily_reader.pk], client=ses, limiter=NoWait())
+    rebuild_feed()
+    send_digest_batch("daily", slot_of(until), until, [daily_reader.pk], client=ses, limiter=NoWait())
+    assert len(sent(settings)) == 1
+    assert DigestDelivery.objects.get(user_id=daily_reader.pk).status == "sent"
