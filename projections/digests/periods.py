@@ -8,10 +8,10 @@ from typing import Literal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from core_app.users.models import User
+from core_app.users.models import RefreshSession, User
 
 Period = Literal["daily", "weekly"]
 PERIODS: tuple[Period, ...] = ("daily", "weekly")
@@ -36,7 +36,9 @@ def active_since() -> datetime:
 def recipients_q(period: Period) -> Q:
     """Users who get `period` digests: in that mode, not opted out, not blocked, active lately."""
     cutoff = active_since()
-    recently = Q(last_login__gte=cutoff) | Q(last_login__isnull=True, date_joined__gte=cutoff)
+    # A login sets last_login; a user who stays signed in only refreshes (a new session row).
+    refreshed = Exists(RefreshSession.objects.filter(user=OuterRef("pk"), created_at__gte=cutoff))
+    recently = Q(last_login__gte=cutoff) | Q(date_joined__gte=cutoff) | Q(refreshed)
     return Q(email_frequency=period, email_notifications=True, is_active=True, is_blocked=False) & recently
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import uuid
 from datetime import timedelta
 from email.policy import default
 from unittest import mock
@@ -104,12 +105,26 @@ def test_the_next_digest_starts_where_the_last_ended(daily_reader, ses, settings
 def test_users_not_in_the_mode_or_opted_out_or_inactive_get_nothing(daily_reader, ses, settings) -> None:
     weekly = UserFactory(email_frequency=EmailFrequency.WEEKLY)
     off = UserFactory(email_frequency=EmailFrequency.DAILY, email_notifications=False)
-    gone = UserFactory(email_frequency=EmailFrequency.DAILY, last_login=timezone.now() - timedelta(days=31))
+    month_ago = timezone.now() - timedelta(days=31)
+    gone = UserFactory(email_frequency=EmailFrequency.DAILY, last_login=month_ago, date_joined=month_ago)
     page = daily_reader.follows.get().page
     for user in (weekly, off, gone):
         FollowFactory(follower=user, page=page)
     run([weekly.pk, off.pk, gone.pk], ses)
     assert sent(settings) == []
+
+
+def test_a_user_signed_in_by_refreshing_alone_is_active(daily_reader, ses, settings) -> None:
+    from core_app.users.models import RefreshSession
+
+    month_ago = timezone.now() - timedelta(days=40)
+    type(daily_reader).objects.filter(pk=daily_reader.pk).update(last_login=month_ago, date_joined=month_ago)
+    run([daily_reader.pk], ses)
+    assert sent(settings) == []
+    RefreshSession.objects.create(user=daily_reader, family=uuid.uuid4(), expires_at=timezone.now())
+    later = timezone.now() + timedelta(hours=1)
+    send_digest_batch("daily", slot_of(later), later, [daily_reader.pk], client=ses, limiter=NoWait())
+    assert len(sent(settings)) == 1
 
 
 def test_no_connection_gives_the_claim_back_for_a_retry(daily_reader) -> None:
