@@ -18,6 +18,7 @@ from per-page lists instead, so no user costs more than `SCAN_LIMIT` steps plus 
 from __future__ import annotations
 
 import heapq
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,18 +37,22 @@ SCAN_LIMIT = 4000
 # commit a post with a smaller id than one already committed with a later time.
 ID_TIME_SKEW = timedelta(minutes=5)
 
-PostRow = tuple[int, int, datetime]  # (post id, page id, created_at)
+PostRow = tuple[int, int, float]  # (post id, page id, created_at as a POSIX timestamp)
+# A run's batches share one period: its posts are read once per process and kept this long.
+# Staleness is harmless: the follows are read per batch and the chosen posts re-checked.
+PERIOD_CACHE_SECONDS = 120.0
 
 FOLLOWS_SQL = """
-    SELECT f.follower_id, f.page_id FROM pages_follow AS f
+    SELECT f.follower_id, array_agg(f.page_id) FROM pages_follow AS f
     JOIN pages_page AS p ON p.id = f.page_id
     JOIN users_user AS o ON o.id = p.owner_id
     WHERE f.follower_id = ANY(%(users)s) AND f.status = 'accepted' AND p.owner_id <> f.follower_id
       AND NOT p.blocked_permanently AND (p.blocked_until IS NULL OR p.blocked_until <= now())
       AND NOT o.is_blocked
+    GROUP BY f.follower_id
 """
 PERIOD_POSTS_SQL = """
-    SELECT id, page_id, created_at FROM posts_post
+    SELECT id, page_id, extract(epoch FROM created_at)::float8 FROM posts_post
     WHERE id >= %(first_id)s AND created_at >= %(start)s AND created_at < %(until)s
     ORDER BY id DESC
 """
@@ -104,7 +109,8 @@ class PeriodPosts:
                 ids.append(post_id)
 
     def since(self, start: datetime) -> PeriodPosts:
-        return PeriodPosts([row for row in self.rows if row[2] >= start], self.limit)
+        moment = start.timestamp()
+        return PeriodPosts([row for row in self.rows if row[2] >= moment], self.limit)
 
     def pick(self, followed: Iterable[int]) -> tuple[list[int], int]:
         """The newest `limit` post ids of the followed pages and how many posts they have in all."""
@@ -171,15 +177,21 @@ def first_post_id_since(moment: datetime) -> int:
 
 
 def load_follows(user_ids: Sequence[int]) -> dict[int, set[int]]:
-    follows: dict[int, set[int]] = defaultdict(set)
+    """Each user's followed pages that are visible now (own pages left out)."""
     with connection.cursor() as cursor:
         cursor.execute(FOLLOWS_SQL, {"users": list(user_ids)})
-        for user_id, page_id in cursor.fetchall():
-            follows[user_id].add(page_id)
-    return follows
+        return {user_id: set(page_ids) for user_id, page_ids in cursor.fetchall()}
+
+
+_period_cache: dict[tuple[datetime, datetime], tuple[float, PeriodPosts]] = {}
 
 
 def load_period(start: datetime, until: datetime) -> PeriodPosts:
+    """The period's posts, newest first (read once per process and period: PERIOD_CACHE_SECONDS)."""
+    key = (start, until)
+    cached = _period_cache.get(key)
+    if cached is not None and time.monotonic() - cached[0] < PERIOD_CACHE_SECONDS:
+        return cached[1]
     params: dict[str, Any] = {
         "first_id": first_post_id_since(start - ID_TIME_SKEW),
         "start": start,
@@ -187,7 +199,10 @@ def load_period(start: datetime, until: datetime) -> PeriodPosts:
     }
     with connection.cursor() as cursor:
         cursor.execute(PERIOD_POSTS_SQL, params)
-        return PeriodPosts(cursor.fetchall())
+        period = PeriodPosts(cursor.fetchall())
+    _period_cache.clear()
+    _period_cache[key] = (time.monotonic(), period)
+    return period
 
 
 def load_activity(starts: Mapping[int, datetime], until: datetime) -> dict[int, tuple[int, int, int]]:

@@ -15,9 +15,9 @@ from projections.digests.builder import PeriodPosts, assemble, build_digests
 T0 = datetime(2026, 3, 2, 7, tzinfo=UTC)
 
 
-def rows(*posts: tuple[int, int, int]) -> list[tuple[int, int, datetime]]:
+def rows(*posts: tuple[int, int, int]) -> list[tuple[int, int, float]]:
     """(post id, page id, minutes after T0), newest first as the loader returns them."""
-    return sorted(((p, page, T0 + timedelta(minutes=m)) for p, page, m in posts), reverse=True)
+    return sorted(((p, page, (T0 + timedelta(minutes=m)).timestamp()) for p, page, m in posts), reverse=True)
 
 
 # --- pure assembly ------------------------------------------------------------------------------
