@@ -149,3 +149,14 @@ def test_first_post_id_since_finds_the_boundary(db) -> None:
     posts = [PostFactory() for _ in range(5)]
     assert builder.first_post_id_since(posts[2].created_at) == posts[2].pk
     assert builder.first_post_id_since(timezone.now() + timedelta(days=1)) == posts[-1].pk + 1
+
+
+def test_the_batches_of_a_run_read_its_period_once(reader, django_assert_num_queries) -> None:
+    page = PageFactory()
+    follow(reader, page)
+    post = PostFactory(page=page)
+    now = timezone.now()
+    starts = {reader.pk: now - timedelta(days=1)}
+    build_digests(starts, now)
+    with django_assert_num_queries(4):  # follows, activity (two), posts: not the period again
+        assert build_digests(starts, now)[reader.pk].post_ids == [post.pk]

@@ -172,3 +172,15 @@ def test_a_feed_rebuild_keeps_the_claims_so_nothing_is_sent_again(daily_reader, 
     send_digest_batch("daily", slot_of(until), until, [daily_reader.pk], client=ses, limiter=NoWait())
     assert len(sent(settings)) == 1
     assert DigestDelivery.objects.get(user_id=daily_reader.pk).status == "sent"
+
+
+def test_the_link_in_the_message_unsubscribes_with_one_post(daily_reader, ses, settings, api_client) -> None:
+    run([daily_reader.pk], ses)
+    message = email.message_from_bytes(sent(settings)[0].raw_data.encode(), policy=default)
+    path = message["List-Unsubscribe"].strip("<>").removeprefix(settings.APP_BASE_URL)
+    response = api_client.post(
+        path, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 200
+    daily_reader.refresh_from_db()
+    assert daily_reader.email_notifications is False
