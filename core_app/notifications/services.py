@@ -68,8 +68,8 @@ def unsubscribe_url(user_id: int) -> str:
     return f"{settings.APP_BASE_URL.rstrip('/')}{UNSUBSCRIBE_PATH}{unsubscribe_token(user_id)}"
 
 
-def notifications_unsubscribe(*, token: str) -> User:
-    """Switch the token's user to `off` (RFC 8058 one-click); a changed token is refused."""
+def unsubscribe_user(*, token: str) -> User:
+    """The user an unsubscribe token names; a changed token is refused."""
     try:
         user_id = signing.loads(token, salt=UNSUBSCRIBE_SALT)
     except signing.BadSignature:
@@ -77,4 +77,9 @@ def notifications_unsubscribe(*, token: str) -> User:
     user = User.objects.filter(pk=user_id).first() if isinstance(user_id, int) else None
     if user is None:
         raise InvalidUnsubscribeToken()
-    return notifications_update(user=user, data={"email": "off"}, via="unsubscribe")
+    return user
+
+
+def notifications_unsubscribe(*, token: str) -> User:
+    """Switch the token's user to `off` (RFC 8058 one-click)."""
+    return notifications_update(user=unsubscribe_user(token=token), data={"email": "off"}, via="unsubscribe")

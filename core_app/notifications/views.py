@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from kombu.exceptions import OperationalError
 from rest_framework.parsers import FormParser, JSONParser
@@ -83,6 +85,11 @@ class DigestRunView(APIView):
         return Response({"period": period, "slot": slot}, status=202)
 
 
+UNSUBSCRIBE_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Unsubscribe</title></head>
+<body><form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">
+<p>Stop all e-mail from Innotter?</p><button type="submit">Unsubscribe</button></form></body></html>"""
+
+
 class UnsubscribeView(APIView):
     """RFC 8058 one-click unsubscribe: no login, the signed token in the path says who."""
 
@@ -99,3 +106,15 @@ class UnsubscribeView(APIView):
     def post(self, request: Request, token: str) -> Response:
         services.notifications_unsubscribe(token=token)
         return Response({"email": "off"})
+
+    @extend_schema(
+        description="The same link opened in a browser: a page with the button that sends the POST "
+        "(opening it changes nothing, so link scanners cannot unsubscribe anyone).",
+        responses={
+            (200, "text/html"): OpenApiTypes.STR,
+            400: OpenApiResponse(description="The token is not valid."),
+        },
+    )
+    def get(self, request: Request, token: str) -> HttpResponse:
+        services.unsubscribe_user(token=token)  # refuses a changed token before showing anything
+        return HttpResponse(UNSUBSCRIBE_PAGE, content_type="text/html; charset=utf-8")

@@ -30,7 +30,8 @@ def post_link(post_id: int) -> str:
 
 
 def subject_of(digest: Digest, period: str) -> str:
-    news = _plural(len(digest.posts) + digest.more, "new post", "new posts")
+    posts = len(digest.posts) + digest.more
+    news = _plural(posts, "new post", "new posts") if posts else "news from your pages"
     return f"Your {period} Innotter digest: {news}"
 
 

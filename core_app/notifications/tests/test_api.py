@@ -117,3 +117,13 @@ def test_a_changed_token_does_nothing(api_client) -> None:
     other.refresh_from_db()
     assert user.email_notifications and other.email_notifications
     assert events_of("user.notifications_changed") == []
+
+
+def test_opening_the_link_shows_a_button_and_changes_nothing(api_client) -> None:
+    user = UserFactory(email_frequency=EmailFrequency.DAILY)
+    response = api_client.get(f"/api/v1/digests/unsubscribe/{unsubscribe_token(user.pk)}")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
+    assert b'<form method="post">' in response.content
+    user.refresh_from_db()
+    assert user.email_notifications is True
+    assert api_client.get("/api/v1/digests/unsubscribe/garbage").status_code == 400
