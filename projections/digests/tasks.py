@@ -16,10 +16,14 @@ from projections.tasks import RETRY_OPTIONS
 
 
 @app.task(name="projections.digests_tick", acks_late=True)
-def digests_tick() -> int:
-    """Every hour (beat): plan the daily and weekly digests whose hour (and weekday) has come."""
+def digests_tick() -> None:
+    """Every hour (beat): plan the daily and weekly digests whose hour (and weekday) has come.
+
+    The run's time is fixed here, so a planning task retried later still plans this hour's users.
+    """
     now = timezone.now().isoformat()
-    return sum(plan_digests(period, now, every_user=False) for period in PERIODS)
+    for period in PERIODS:
+        digests_plan.apply_async(args=(period, now, False))
 
 
 @app.task(name="projections.digests_plan", **RETRY_OPTIONS)

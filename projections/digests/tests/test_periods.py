@@ -45,3 +45,14 @@ def test_a_run_queues_its_users_in_batches(settings) -> None:
     batches = [call.kwargs["args"][3] for call in queued.call_args_list]
     assert batches == [[users[0].pk, users[1].pk], [users[2].pk, users[3].pk], [users[4].pk]]
     assert {call.kwargs["args"][1] for call in queued.call_args_list} == {MONDAY_7.isoformat()}
+
+
+def test_the_tick_plans_both_periods_for_this_hour_only() -> None:
+    with mock.patch.object(tasks.digests_plan, "apply_async") as queued:
+        tasks.digests_tick()
+    planned = [call.kwargs["args"] for call in queued.call_args_list]
+    assert [(period, every_user) for period, _, every_user in planned] == [
+        ("daily", False),
+        ("weekly", False),
+    ]
+    assert planned[0][1] == planned[1][1]  # one run time, kept by retries
