@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "core_app.pages",
     "core_app.posts",
     "projections",
+    "projections.digests.apps.DigestsConfig",
     "core_app.ops",
 ]
 
@@ -250,6 +251,12 @@ CELERY_PREFETCH_MULTIPLIER = env_int("CELERY_PREFETCH_MULTIPLIER", 4)
 PROJECTIONS_EVENT_PREFETCH = env_int("PROJECTIONS_EVENT_PREFETCH", 50)
 EMAIL_BATCH_SIZE = env_int("EMAIL_BATCH_SIZE", 50)
 PAGE_UNBLOCK_INTERVAL_SECONDS = float(env("PAGE_UNBLOCK_INTERVAL_SECONDS", "30"))
+
+# E-mail digests (projections/digests).
+DIGEST_BATCH_SIZE = env_int("DIGEST_BATCH_SIZE", 500)
+DIGEST_INACTIVE_DAYS = env_int("DIGEST_INACTIVE_DAYS", 30)
+DIGEST_MAX_SEND_RATE = float(env("DIGEST_MAX_SEND_RATE", "0"))  # e-mails/s per process; 0: SES's quota
+DIGEST_SENDER_PROCESSES = env_int("DIGEST_SENDER_PROCESSES", 1)  # SES's rate is shared by this many
 
 # Statistics service proxy (GET /api/v1/pages/{id}/stats/).
 STATS_SERVICE_TIMEOUT_SECONDS = float(env("STATS_SERVICE_TIMEOUT_SECONDS", "3"))

@@ -315,3 +315,19 @@ class PostLiked(_PostEvent):
 @contract("post.unliked", 1, "post")
 class PostUnliked(_PostEvent):
     user_id: int
+
+
+# --- e-mail preferences (digests) --------------------------------------------------------------
+
+EmailPreference = Literal["instant", "daily", "weekly", "off"]
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+@contract("user.notifications_changed", 1, "user")
+class UserNotificationsChanged(_UserEvent):
+    """The user's e-mail preference, as it now is; `via` tells the API from a one-click unsubscribe."""
+
+    email: EmailPreference
+    hour: int
+    weekday: Weekday
+    via: Literal["api", "unsubscribe"]

@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from celery import Celery, bootsteps, signals
+from celery.schedules import crontab
 from django.conf import settings
 from kombu import Consumer, Exchange, Queue
 
@@ -18,7 +19,7 @@ from events.topology import declare_topology_sync
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core_app.settings")
 
-app = Celery("innotter", include=["projections.tasks"])
+app = Celery("innotter", include=["projections.tasks", "projections.digests.tasks"])
 app.conf.update(
     broker_url=settings.RABBITMQ_URL,
     broker_transport_options={"confirm_publish": True},
@@ -50,7 +51,8 @@ app.conf.update(
         "unblock-expired-pages": {
             "task": "projections.unblock_expired_pages",
             "schedule": settings.PAGE_UNBLOCK_INTERVAL_SECONDS,
-        }
+        },
+        "digests-hourly": {"task": "projections.digests_tick", "schedule": crontab(minute=0)},
     },
 )
 

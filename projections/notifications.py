@@ -24,7 +24,7 @@ from django.utils import timezone
 from core_app.pages.models import Follow, FollowStatus
 from core_app.pages.visibility import blocked_page_q
 from core_app.posts.models import Post
-from core_app.users.models import User
+from core_app.users.models import EmailFrequency, User
 from events.consumer import chunked
 from events.contracts import EventEnvelope, PostCreated
 from projections.models import EmailDelivery
@@ -59,6 +59,7 @@ def recipients(page_id: int, owner_id: int) -> list[int]:
         status=FollowStatus.ACCEPTED,
         follower__is_blocked=False,
         follower__email_notifications=True,
+        follower__email_frequency=EmailFrequency.INSTANT,  # daily/weekly: in the digest instead
     ).exclude(follower_id=owner_id)
     return sorted(follows.values_list("follower_id", flat=True))
 
@@ -135,7 +136,9 @@ def send_post_notifications(post_id: int, user_ids: Sequence[int], client: Any |
     if post is None:
         return []
     client = client or ses_client()
-    users = User.objects.filter(pk__in=user_ids, is_blocked=False, email_notifications=True)
+    users = User.objects.filter(
+        pk__in=user_ids, is_blocked=False, email_notifications=True, email_frequency=EmailFrequency.INSTANT
+    )
     retry: list[int] = []
     for user in users.order_by("pk"):
         if not claim(post_id, user.pk):

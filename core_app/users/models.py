@@ -20,6 +20,14 @@ class Role(models.TextChoices):
 STAFF_ROLES = (Role.MODERATOR, Role.ADMIN)
 
 
+class EmailFrequency(models.TextChoices):
+    """How often new posts are e-mailed; `email_notifications=False` overrides it (off)."""
+
+    INSTANT = "instant", "Instant"
+    DAILY = "daily", "Daily digest"
+    WEEKLY = "weekly", "Weekly digest"
+
+
 class User(AbstractUser):
     """A person using Innotter; `role` drives permissions, `is_staff` only the admin panel."""
 
@@ -30,6 +38,15 @@ class User(AbstractUser):
     blocked_at = models.DateTimeField(null=True, blank=True)
     avatar_key = models.CharField(max_length=300, blank=True, default="")
     email_notifications = models.BooleanField(default=True)
+    # Database defaults too: bulk loads in SQL (the benchmarks' datasets) need not name them.
+    email_frequency = models.CharField(
+        max_length=8,
+        choices=EmailFrequency.choices,
+        default=EmailFrequency.INSTANT,
+        db_default=EmailFrequency.INSTANT,
+    )
+    digest_hour = models.PositiveSmallIntegerField(default=7, db_default=7)  # UTC, 0-23
+    digest_weekday = models.PositiveSmallIntegerField(default=0, db_default=0)  # Monday = 0
 
     objects: ClassVar[UserManager[User]] = UserManager()  # type: ignore[assignment]
 
@@ -40,11 +57,25 @@ class User(AbstractUser):
             ),
             models.UniqueConstraint(Lower("username"), name="user_username_ci_unique"),
             models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+            models.CheckConstraint(
+                condition=models.Q(email_frequency__in=[f.value for f in EmailFrequency]),
+                name="user_email_frequency_valid",
+            ),
+            models.CheckConstraint(condition=models.Q(digest_hour__lte=23), name="user_digest_hour_valid"),
+            models.CheckConstraint(
+                condition=models.Q(digest_weekday__lte=6), name="user_digest_weekday_valid"
+            ),
         ]
         indexes = [
             GinIndex(fields=["username"], name="user_username_trgm", opclasses=["gin_trgm_ops"]),
             GinIndex(fields=["first_name"], name="user_first_name_trgm", opclasses=["gin_trgm_ops"]),
             GinIndex(fields=["last_name"], name="user_last_name_trgm", opclasses=["gin_trgm_ops"]),
+            # The hourly digest run finds the users whose hour has come.
+            models.Index(
+                fields=["email_frequency", "digest_hour"],
+                name="user_digest_due_idx",
+                condition=models.Q(email_notifications=True) & ~models.Q(email_frequency="instant"),
+            ),
         ]
 
     @property

@@ -124,3 +124,12 @@ def test_deleted_post_or_opted_out_user_gets_nothing(post) -> None:
     follower = FollowFactory(page=PageFactory()).follower
     assert notifications.send_post_notifications(post_id, [follower.pk], client=client) == []
     client.send_email.assert_not_called()
+
+
+def test_users_in_a_digest_mode_get_no_per_post_email(post, ses, settings) -> None:
+    daily = FollowFactory(page=post.page, follower=UserFactory(email_frequency="daily")).follower
+    weekly = FollowFactory(page=post.page, follower=UserFactory(email_frequency="weekly")).follower
+    instant = FollowFactory(page=post.page).follower
+    assert notifications.recipients(post.page_id, post.page.owner_id) == [instant.pk]
+    notifications.send_post_notifications(post.pk, [daily.pk, weekly.pk, instant.pk])
+    assert [m.destinations["ToAddresses"] for m in sent_messages(settings)] == [[instant.email]]
