@@ -103,5 +103,12 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET /api/v1/users/me/", "-"):                                (401, 200, 200, 200, 200, 200, 200, 403),
     ("PATCH /api/v1/users/me/", "-"):                              (401, 200, 200, 200, 200, 200, 200, 403),
     ("PUT /api/v1/users/me/avatar/", "-"):                         (401, 200, 200, 200, 200, 200, 200, 403),
+    ("GET /api/v1/users/me/notifications/", "-"):                  (401, 200, 200, 200, 200, 200, 200, 403),
+    ("PATCH /api/v1/users/me/notifications/", "-"):                (401, 200, 200, 200, 200, 200, 200, 403),
+    ("GET /api/v1/users/me/digest/preview/", "-"):                 (401, 200, 200, 200, 200, 200, 200, 403),
+    ("POST /api/v1/digests/run/", "-"):                            (401, 403, 403, 403, 403, 403, 202, 403),
+    # the one-click link needs no login: its signed token is the authorization, whoever sends it
+    ("GET /api/v1/digests/unsubscribe/{token}/", "owner"):         (200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST /api/v1/digests/unsubscribe/{token}/", "owner"):        (200, 200, 200, 200, 200, 200, 200, 200),
 }
 # fmt: on

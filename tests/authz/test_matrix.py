@@ -19,6 +19,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from conftest import bearer
+from core_app.notifications.services import unsubscribe_token
 from core_app.testing.images import image_upload
 from tests.authz.matrix import MATRIX
 from tests.authz.world import CALLERS, PASSWORD, STATS, World, build_world
@@ -102,6 +103,13 @@ REQUESTS: dict[str, Callable[[World, str, str], Request]] = {
     "GET /api/v1/users/me/": _none,
     "PATCH /api/v1/users/me/": _with(_none, first_name="New"),
     "PUT /api/v1/users/me/avatar/": lambda w, t, c: {"file": True},
+    "GET /api/v1/users/me/notifications/": _none,
+    "PATCH /api/v1/users/me/notifications/": _with(_none, email="daily"),
+    "GET /api/v1/users/me/digest/preview/": _none,
+    "POST /api/v1/digests/run/": _with(_none, period="daily"),
+    # the target user's own one-click link, used by whoever calls (it needs no login)
+    "GET /api/v1/digests/unsubscribe/{token}/": lambda w, t, c: {"token": unsubscribe_token(w.users[t].pk)},
+    "POST /api/v1/digests/unsubscribe/{token}/": lambda w, t, c: {"token": unsubscribe_token(w.users[t].pk)},
 }
 
 
@@ -118,7 +126,9 @@ def call(world: World, operation: str, target: str, caller: str) -> Any:
     user = world.caller(caller)
     if user is not None:
         client.credentials(HTTP_AUTHORIZATION=bearer(user))
-    path = template.format(**{k: v for k, v in request.items() if k in ("id", "page_id", "tag_name")})
+    path = template.format(
+        **{k: v for k, v in request.items() if k in ("id", "page_id", "tag_name", "token")}
+    )
     if request.get("file"):
         kwargs: dict[str, Any] = {"data": {"file": image_upload()}, "format": "multipart"}
     elif "body" in request:
@@ -128,6 +138,7 @@ def call(world: World, operation: str, target: str, caller: str) -> Any:
     with (
         mock.patch("core_app.common.uploads.s3_client") as s3,
         mock.patch("core_app.pages.stats.page_stats_fetch", return_value=STATS),
+        mock.patch("projections.digests.tasks.digests_plan.apply_async"),
     ):
         s3.return_value.generate_presigned_url.return_value = "http://s3.test/innotter-media/image.png"
         return getattr(client, method.lower())(path, **kwargs)

@@ -41,11 +41,12 @@ def in_test_transaction():
 
 @pytest.fixture
 def world(db, in_test_transaction):
-    """The authorization matrix's world (pages, posts, follows), for the fuzzer to aim at; S3 and
-    the statistics service (outside the core) are mocked."""
+    """The authorization matrix's world (pages, posts, follows), for the fuzzer to aim at; S3, the
+    statistics service and the task broker (outside the core) are mocked."""
     with (
         mock.patch("core_app.common.uploads.s3_client") as s3,
         mock.patch("core_app.pages.stats.page_stats_fetch", return_value=STATS),
+        mock.patch("projections.digests.tasks.digests_plan.apply_async"),
     ):
         s3.return_value.generate_presigned_url.return_value = "http://s3.test/innotter-media/image.png"
         yield build_world()
