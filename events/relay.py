@@ -1,6 +1,7 @@
-"""The relay: publishes the committed event log to RabbitMQ, in commit order, at least once.
+"""The relay: publishes the committed event log to RabbitMQ, in position order, at least once.
 
-Loop: read up to `batch_size` events after the last one published, publish them all
+Loop: read up to `batch_size` events after the last one published and up to the log's stable
+head (events/horizon.py: no event below it can still commit), publish them all
 (persistent, mandatory, publisher confirms) and read the next batch while the broker works:
 up to `batches_in_flight` batches await their confirms at once. The cursor in PostgreSQL
 advances strictly in order, past a batch only once the broker confirmed all of it and every
@@ -9,7 +10,8 @@ Delivery is therefore at least once and consumers dedupe on `message_id` (the ev
 order holds: all batches go through one channel, and a lost connection leaves a prefix of
 what was sent on it enqueued, so a republished event only ever repeats earlier ones.
 
-It wakes on `LISTEN event_log` (`append_event` notifies at commit) and polls as a fallback.
+It wakes on `LISTEN event_log` (`append_event` notifies at commit) and polls as a fallback;
+while a head it has seen waits for transactions to end, it re-checks after a few milliseconds.
 A broker outage of any length only pauses it: it reconnects with backoff and resumes from the
 cursor, so the events simply wait in the log. Only one relay per name runs: the others wait
 on a PostgreSQL advisory lock held by a dedicated connection, so nothing is published twice
@@ -33,6 +35,7 @@ from typing import Any, Protocol
 import aio_pika
 import psycopg
 
+from events.horizon import HEAD_SQL, RUNNING_SQL, Horizon, settle
 from events.publisher import EventMessage, Publisher, PublishError
 from events.topology import Topology, declare_topology
 
@@ -40,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "event_log"
 MAX_BACKOFF_SECONDS = 30.0
+SETTLE_FIRST_WAIT_SECONDS = 0.005  # re-check of a head waiting for transactions, doubling to the poll
+MAX_PENDING_HORIZONS = 64
 BROKER_ERRORS = (
     aio_pika.exceptions.AMQPError,
     aio_pika.exceptions.ChannelInvalidStateError,
@@ -49,13 +54,12 @@ BROKER_ERRORS = (
     asyncio.TimeoutError,
 )
 
-# Position order is commit order (see events/append.py: every append takes
-# `LOCK TABLE event_log IN EXCLUSIVE MODE` and holds it until commit). A transaction that took
-# position N therefore commits before any transaction can take N+1, so once the relay sees N+1
-# no event with a lower position can still appear: `position > cursor` never skips a late
-# commit. (Without the lock, T1 could take 41, T2 take 42 and commit first; a relay reading
-# 42 would advance past 41 and lose it when T1 commits. tests/integration/pipeline proves
-# the lock closes that gap.)
+# Appends take no lock (events/append.py), so T1 may take position 41, T2 take 42 and commit
+# first; a relay reading `position > cursor` alone would publish 42, move past 41 and lose it
+# when T1 commits. It reads only up to the stable head (`upto`, events/horizon.py), below which
+# every position is final, so the cursor never passes an event that can still commit and the
+# events go out in position order, which per aggregate is commit order. tests/integration/
+# pipeline holds T1 open and checks that T2 waits for it.
 #
 # The body is the EventEnvelope JSON, built by PostgreSQL: no per-row parse and re-serialise
 # of the payload in Python (events/tests/test_relay.py checks consumers parse it exactly like
@@ -68,7 +72,7 @@ READ_BATCH_SQL = """
                'actor_id', actor_id, 'occurred_at', occurred_at, 'payload', payload
            )::text
     FROM event_log
-    WHERE position > %(cursor)s
+    WHERE position > %(cursor)s AND position <= %(upto)s
     ORDER BY position
     LIMIT %(limit)s
 """
@@ -138,13 +142,43 @@ async def advance_cursor(conn: psycopg.AsyncConnection[Any], name: str, old: int
         raise CursorMovedError(f"relay cursor {name!r} moved under us (expected {old})")
 
 
-async def read_batch(conn: psycopg.AsyncConnection[Any], after: int, limit: int) -> list[EventMessage]:
-    """The broker messages of the next `limit` events after position `after`, in log order."""
-    cur = await conn.execute(READ_BATCH_SQL, {"cursor": after, "limit": limit})
+async def read_batch(
+    conn: psycopg.AsyncConnection[Any], after: int, upto: int, limit: int
+) -> list[EventMessage]:
+    """The broker messages of the next `limit` events in (`after`, `upto`], in log order."""
+    cur = await conn.execute(READ_BATCH_SQL, {"cursor": after, "upto": upto, "limit": limit})
     return [
         EventMessage(body.encode(), event_id, type_, timestamp, position)
         for position, event_id, type_, timestamp, body in await cur.fetchall()
     ]
+
+
+async def read_horizon(conn: psycopg.AsyncConnection[Any]) -> Horizon:
+    """The last position handed out, then the transactions running (two statements, in that order)."""
+    row = await (await conn.execute(HEAD_SQL)).fetchone()
+    assert row is not None
+    head = int(row[0])
+    row = await (await conn.execute(RUNNING_SQL)).fetchone()
+    assert row is not None
+    return Horizon(head, frozenset(row[0]))
+
+
+class StableHead:
+    """The relay's view of the stable head: the horizons it has seen and which of them settled."""
+
+    def __init__(self) -> None:
+        self.position = 0
+        self.pending: list[Horizon] = []
+
+    async def refresh(self, conn: psycopg.AsyncConnection[Any]) -> bool:
+        """Look again (a horizon now, and which earlier ones settled); True if the head moved."""
+        horizon = await read_horizon(conn)
+        newest = self.pending[-1].head if self.pending else self.position
+        if horizon.head > newest and len(self.pending) < MAX_PENDING_HORIZONS:
+            self.pending.append(horizon)
+        position, self.pending = settle(self.position, self.pending, horizon.running)
+        moved, self.position = position > self.position, position
+        return moved
 
 
 async def relay_lag(conn: psycopg.AsyncConnection[Any], name: str) -> RelayLag:
@@ -180,6 +214,8 @@ class Relay:
         self.config = config
         self._stopping = asyncio.Event()
         self._wakeup = asyncio.Event()
+        self._stable = StableHead()
+        self._settle_wait = SETTLE_FIRST_WAIT_SECONDS
         self.published = 0
 
     def stop(self) -> None:
@@ -259,6 +295,7 @@ class Relay:
         publisher: BatchPublisher,
     ) -> None:
         """Keep the window of batches in flight full; advance the cursor as the oldest are confirmed."""
+        self._stable = StableHead()
         cursor = 0
         in_flight: deque[InFlight] = deque()
         while True:
@@ -281,16 +318,21 @@ class Relay:
         in_flight: deque[InFlight],
         after: int,
     ) -> None:
-        """Publish batches after position `after` until the window is full or the log is read."""
+        """Publish batches after position `after` until the window is full or the stable head is reached."""
         while not self._stopping.is_set() and len(in_flight) < self.config.batches_in_flight:
             self._wakeup.clear()
-            messages = await read_batch(data, after, self.config.batch_size)
+            messages = []
+            if after < self._stable.position:
+                messages = await read_batch(data, after, self._stable.position, self.config.batch_size)
             if messages:
                 after = messages[-1].position
                 confirmed = publisher.publish(self.config.topology.exchange, messages)
                 in_flight.append(InFlight(after, len(messages), confirmed))
-            if len(messages) < self.config.batch_size:
+            if len(messages) == self.config.batch_size:
+                continue
+            if not await self._stable.refresh(data):  # read up to the stable head: has it moved?
                 return
+            self._settle_wait = SETTLE_FIRST_WAIT_SECONDS
 
     async def _advance_confirmed(
         self,
@@ -313,8 +355,13 @@ class Relay:
         return position
 
     async def _wait_for_events(self) -> None:
+        """Until a NOTIFY or the poll; soon (and then less and less soon) while a head waits to settle."""
+        timeout = self.config.poll_seconds
+        if self._stable.pending:
+            timeout = min(self._settle_wait, timeout)
+            self._settle_wait = min(self._settle_wait * 2, self.config.poll_seconds)
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), timeout=self.config.poll_seconds)
+            await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
