@@ -25,6 +25,7 @@ from django.db import connection
 from django.utils import timezone
 
 from events.contracts import EventEnvelope, EventPayload
+from events.horizon import RELAY_SLEEPING
 from events.models import StoredEvent
 
 NOTIFY_CHANNEL = "event_log"
@@ -34,12 +35,27 @@ class NotInTransactionError(RuntimeError):
     """An event must be appended in the transaction of the change it records."""
 
 
-def _notify_relay(payload: EventPayload) -> None:
+# Wake the relay at commit only if it sleeps (it holds RELAY_SLEEPING exclusively while it
+# waits; see Relay._sleep_until_notified). PostgreSQL serializes the commits of notifying
+# transactions with one lock for the whole cluster, so a notification per append would
+# put back the global queue the log no longer has. Run after the insert: an appender that
+# finds the relay awake holds the shared lock to its commit, so the relay cannot go to sleep
+# before this event is committed and seen.
+NOTIFY_IF_RELAY_SLEEPS_SQL = f"""
+    SELECT pg_notify(%s, '')
+    WHERE NOT pg_try_advisory_xact_lock_shared({RELAY_SLEEPING[0]}, {RELAY_SLEEPING[1]})
+"""
+
+
+def _require_transaction(payload: EventPayload) -> None:
     if not connection.in_atomic_block:
         raise NotInTransactionError(f"{payload.type} appended outside a transaction")
+
+
+def _notify_relay_if_asleep() -> None:
     with connection.cursor() as cursor:
         # Delivered at commit; PostgreSQL folds identical notifications of one transaction.
-        cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
+        cursor.execute(NOTIFY_IF_RELAY_SLEEPS_SQL, [NOTIFY_CHANNEL])
 
 
 def _new_event(payload: EventPayload, actor_id: int | None) -> StoredEvent:
@@ -58,9 +74,10 @@ def _new_event(payload: EventPayload, actor_id: int | None) -> StoredEvent:
 
 def append_event(payload: EventPayload, *, actor_id: int | None) -> StoredEvent:
     """Append one event in the current transaction (which must exist)."""
-    _notify_relay(payload)
+    _require_transaction(payload)
     event = _new_event(payload, actor_id)
     event.save(force_insert=True)
+    _notify_relay_if_asleep()
     return event
 
 
@@ -72,8 +89,10 @@ def append_events(payloads: list[EventPayload], *, actor_id: int | None) -> list
     """
     if not payloads:
         return []
-    _notify_relay(payloads[0])
-    return StoredEvent.objects.bulk_create([_new_event(p, actor_id) for p in payloads], batch_size=1000)
+    _require_transaction(payloads[0])
+    events = StoredEvent.objects.bulk_create([_new_event(p, actor_id) for p in payloads], batch_size=1000)
+    _notify_relay_if_asleep()
+    return events
 
 
 def to_envelope(event: StoredEvent) -> EventEnvelope:

@@ -39,6 +39,10 @@ HEAD_SQL = "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM event_log
 # event_log_next_position() in migration 0003.
 APPEND_LOCK = (4242, 1)
 
+# The key of the advisory lock a relay holds exclusively while it sleeps waiting for a
+# NOTIFY (events.relay); appenders notify only when they cannot take it shared.
+RELAY_SLEEPING = (4242, 2)
+
 # The other transactions of this database holding APPEND_LOCK, by their virtual transaction
 # id (unique per transaction); the reader's own uncommitted rows are visible to it anyway.
 RUNNING_SQL = f"""

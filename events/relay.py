@@ -10,8 +10,10 @@ Delivery is therefore at least once and consumers dedupe on `message_id` (the ev
 order holds: all batches go through one channel, and a lost connection leaves a prefix of
 what was sent on it enqueued, so a republished event only ever repeats earlier ones.
 
-It wakes on `LISTEN event_log` (`append_event` notifies at commit) and polls as a fallback;
-while a head it has seen waits for transactions to end, it re-checks after a few milliseconds.
+While a head it has seen waits for transactions to end, it re-checks after a few milliseconds.
+Idle, it sleeps on `LISTEN event_log` holding the RELAY_SLEEPING advisory lock, and
+`append_event` notifies only when it finds that lock taken: a busy relay costs the appenders no
+notification (PostgreSQL serializes notifying commits cluster-wide). It polls as a fallback.
 A broker outage of any length only pauses it: it reconnects with backoff and resumes from the
 cursor, so the events simply wait in the log. Only one relay per name runs: the others wait
 on a PostgreSQL advisory lock held by a dedicated connection, so nothing is published twice
@@ -35,7 +37,7 @@ from typing import Any, Protocol
 import aio_pika
 import psycopg
 
-from events.horizon import HEAD_SQL, RUNNING_SQL, Horizon, settle
+from events.horizon import HEAD_SQL, RELAY_SLEEPING, RUNNING_SQL, Horizon, settle
 from events.publisher import EventMessage, Publisher, PublishError
 from events.topology import Topology, declare_topology
 
@@ -309,7 +311,7 @@ class Relay:
             elif self._stopping.is_set():
                 return
             else:
-                await self._wait_for_events()
+                await self._wait_for_events(data)
 
     async def _fill_window(
         self,
@@ -354,14 +356,36 @@ class Relay:
         self.published += confirmed
         return position
 
-    async def _wait_for_events(self) -> None:
-        """Until a NOTIFY or the poll; soon (and then less and less soon) while a head waits to settle."""
-        timeout = self.config.poll_seconds
-        if self._stable.pending:
-            timeout = min(self._settle_wait, timeout)
-            self._settle_wait = min(self._settle_wait * 2, self.config.poll_seconds)
+    async def _wait_for_events(self, data: psycopg.AsyncConnection[Any]) -> None:
+        """Soon (then less and less soon) while a head waits to settle; else sleep until notified."""
+        if not self._stable.pending and await self._sleep_until_notified(data):
+            return
+        timeout = min(self._settle_wait, self.config.poll_seconds)
+        self._settle_wait = min(self._settle_wait * 2, self.config.poll_seconds)
+        await self._wait(timeout)
+
+    async def _sleep_until_notified(self, data: psycopg.AsyncConnection[Any]) -> bool:
+        """Sleep until a NOTIFY or the poll, unless an appender is at work; False if it did not sleep.
+
+        Appenders notify only while this holds RELAY_SLEEPING. One that found it free holds it
+        shared until its commit, so taking it exclusively fails until then; once taken, a last
+        look catches whatever committed before.
+        """
+        row = await (await data.execute("SELECT pg_try_advisory_lock(%s, %s)", RELAY_SLEEPING)).fetchone()
+        if not (row and row[0]):
+            return False
+        try:
+            if await self._stable.refresh(data) or self._stable.pending:
+                self._settle_wait = SETTLE_FIRST_WAIT_SECONDS
+                return True  # something arrived: back to reading at once
+            await self._wait(self.config.poll_seconds)
+            return True
+        finally:
+            await data.execute("SELECT pg_advisory_unlock(%s, %s)", RELAY_SLEEPING)
+
+    async def _wait(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
+            await asyncio.wait_for(self._wakeup.wait(), timeout=seconds)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):

@@ -7,10 +7,11 @@ Every session has its own PostgreSQL connection (threads spread over a few proce
 GIL is not what limits) and runs small transactions through the real append API: one
 `append_event` inside `transaction.atomic()`, alone (`plain`) or after a one-row UPDATE of the
 session's own row (`update`, what services do: change a row, then append). `--lock-table` puts
-`LOCK TABLE event_log IN EXCLUSIVE MODE` before each append: exactly what every append took
-before the log was ordered without a lock, so both designs are measured by the same code.
-`--skip-notify` leaves out the append's `pg_notify` (which PostgreSQL serializes at commit),
-only to measure what that costs; it is not a way the application runs.
+`LOCK TABLE event_log IN EXCLUSIVE MODE` and `pg_notify` before each append: exactly what
+every append did before the log was ordered without a lock, so both designs are measured by
+the same code. `--notify-always` adds only the unconditional `pg_notify` (which PostgreSQL
+serializes at commit), to measure what notifying on every append costs; without it, as in the
+application, an append notifies only while a relay sleeps (none runs here).
 Prints events/s and transaction latency (begin to commit returned) p50/p99 per N; writes the
 figures as JSON too (default bench/appends/results-<label>.json). Needs a migrated database.
 """
@@ -50,6 +51,7 @@ def _session(
     session_id: int,
     variant: str,
     lock_table: bool,
+    notify_always: bool,
     connected: threading.Barrier,
     window: Any,
     out: list[float],
@@ -74,6 +76,8 @@ def _session(
                 cursor.execute(f"UPDATE {ROW_TABLE} SET n = n + 1 WHERE id = %s", [session_id])
             if lock_table:
                 cursor.execute("LOCK TABLE event_log IN EXCLUSIVE MODE")
+            if lock_table or notify_always:
+                cursor.execute("SELECT pg_notify('event_log', '')")
             append_event(payload, actor_id=None)
         if began >= start:
             out.append(time.perf_counter() - t0)
@@ -84,17 +88,13 @@ def _process(
     ids: list[int],
     variant: str,
     lock_table: bool,
-    skip_notify: bool,
+    notify_always: bool,
     ready: Any,
     go: Any,
     window: Any,
     queue: Any,
 ) -> None:
     _setup_django()
-    if skip_notify:
-        import events.append
-
-        events.append._notify_relay = lambda payload: None
     latencies: list[list[float]] = [[] for _ in ids]
 
     def all_connected() -> None:  # the barrier's last thread reports, then waits for the window
@@ -103,7 +103,9 @@ def _process(
 
     connected = threading.Barrier(len(ids), action=all_connected)
     threads = [
-        threading.Thread(target=_session, args=(sid, variant, lock_table, connected, window, latencies[i]))
+        threading.Thread(
+            target=_session, args=(sid, variant, lock_table, notify_always, connected, window, latencies[i])
+        )
         for i, sid in enumerate(ids)
     ]
     for thread in threads:
@@ -130,7 +132,7 @@ def _percentile(sorted_values: list[float], share: float) -> float:
 
 
 def measure(
-    sessions: int, variant: str, lock_table: bool, seconds: float, skip_notify: bool = False
+    sessions: int, variant: str, lock_table: bool, seconds: float, notify_always: bool = False
 ) -> dict[str, Any]:
     """Run `sessions` concurrent sessions for `seconds`; events/s and latency figures."""
     processes = min(sessions, MAX_PROCESSES)
@@ -138,7 +140,9 @@ def measure(
     ctx = multiprocessing.get_context("spawn")
     queue, ready, go, window = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Array("d", 2)
     workers = [
-        ctx.Process(target=_process, args=(group, variant, lock_table, skip_notify, ready, go, window, queue))
+        ctx.Process(
+            target=_process, args=(group, variant, lock_table, notify_always, ready, go, window, queue)
+        )
         for group in groups
     ]
     for worker in workers:
@@ -155,7 +159,7 @@ def measure(
         "sessions": sessions,
         "variant": variant,
         "lock_table": lock_table,
-        "notify": not skip_notify,
+        "notify": "always" if (lock_table or notify_always) else "if a relay sleeps",
         "seconds": seconds,
         "events": len(latencies),
         "events_per_second": round(len(latencies) / seconds, 1),
@@ -173,7 +177,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--variants", default="plain,update")
     parser.add_argument("--lock-table", action="store_true", help="LOCK TABLE event_log before each append")
-    parser.add_argument("--skip-notify", action="store_true", help="leave out pg_notify (cost measurement)")
+    parser.add_argument("--notify-always", action="store_true", help="pg_notify on every append (its cost)")
     parser.add_argument("--label", default=None)
     parser.add_argument(
         "--json", default=None, help="output file (default bench/appends/results-<label>.json)"
@@ -187,7 +191,7 @@ def main() -> None:
     print(f"{'design':<10} {'variant':<7} {'N':>3} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
     for variant in args.variants.split(","):
         for sessions in counts:
-            row = measure(sessions, variant, args.lock_table, args.seconds, args.skip_notify)
+            row = measure(sessions, variant, args.lock_table, args.seconds, args.notify_always)
             rows.append(row)
             print(
                 f"{label:<10} {variant:<7} {sessions:>3} {row['events_per_second']:>9} "

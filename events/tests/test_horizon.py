@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from events.append import append_event
+from events.append import NOTIFY_CHANNEL, NOTIFY_IF_RELAY_SLEEPS_SQL, append_event
 from events.contracts import PostLiked
 from events.horizon import APPEND_LOCK, Horizon, settle, stable_head
 from events.management.config import conninfo_from_settings
@@ -191,3 +191,18 @@ def test_the_migration_keeps_an_existing_log_and_continues_its_positions() -> No
             " WHERE table_name = 'event_log' AND column_name = 'position'"
         ).fetchone()
         assert default == ("event_log_next_position()",)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_relay_does_not_sleep_while_an_appender_found_it_awake() -> None:
+    relay = Relay(
+        RelayConfig(conninfo=conninfo_from_settings(), amqp_url="amqp://unused", topology=Topology())
+    )
+    with _connect() as appender:
+        position = appender.execute(INSERT_SQL).fetchone()[0]  # type: ignore[index]
+        appender.execute(NOTIFY_IF_RELAY_SLEEPS_SQL, [NOTIFY_CHANNEL])  # the relay is awake: no notify
+        assert asyncio.run(_async(relay._sleep_until_notified)) is False
+        appender.commit()
+    # Now it may sleep, but its last look finds the event first and goes back to reading.
+    assert asyncio.run(_async(relay._sleep_until_notified)) is True
+    assert relay._stable.position >= position
