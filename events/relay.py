@@ -10,7 +10,7 @@ Delivery is therefore at least once and consumers dedupe on `message_id` (the ev
 order holds: all batches go through one channel, and a lost connection leaves a prefix of
 what was sent on it enqueued, so a republished event only ever repeats earlier ones.
 
-While a head it has seen waits for transactions to end, it re-checks after a few milliseconds.
+While a head it has seen waits for transactions to end, it re-checks every few milliseconds.
 Idle, it sleeps on `LISTEN event_log` holding the RELAY_SLEEPING advisory lock, and
 `append_event` notifies only when it finds that lock taken: a busy relay costs the appenders no
 notification (PostgreSQL serializes notifying commits cluster-wide). It polls as a fallback.
@@ -45,7 +45,10 @@ logger = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "event_log"
 MAX_BACKOFF_SECONDS = 30.0
-SETTLE_FIRST_WAIT_SECONDS = 0.005  # re-check of a head waiting for transactions, doubling to the poll
+# While a head waits for appenders to end (they do not notify an awake relay), re-check after
+# 5 ms, doubling up to 50 ms: at most 20 small queries a second, at most 50 ms late.
+SETTLE_FIRST_WAIT_SECONDS = 0.005
+SETTLE_MAX_WAIT_SECONDS = 0.05
 MAX_PENDING_HORIZONS = 64
 BROKER_ERRORS = (
     aio_pika.exceptions.AMQPError,
@@ -361,7 +364,7 @@ class Relay:
         if not self._stable.pending and await self._sleep_until_notified(data):
             return
         timeout = min(self._settle_wait, self.config.poll_seconds)
-        self._settle_wait = min(self._settle_wait * 2, self.config.poll_seconds)
+        self._settle_wait = min(self._settle_wait * 2, SETTLE_MAX_WAIT_SECONDS)
         await self._wait(timeout)
 
     async def _sleep_until_notified(self, data: psycopg.AsyncConnection[Any]) -> bool:
