@@ -1,13 +1,20 @@
 """The append API: services call `append_event` inside their transaction.
 
-Ordering: `LOCK TABLE event_log IN EXCLUSIVE MODE` before the insert serializes appending
-transactions from the lock until their commit (the approach of eventsourcing's
-`_lock_table`). A later transaction therefore can neither take a position nor commit
-before an earlier one commits, so position order *is* commit order and the relay never
-meets a gap that fills in later: reading `position > cursor` is enough. The lock allows
-concurrent readers (ACCESS SHARE), so the relay and the API's reads never wait on it.
-The price is that appends are serial; services append last, just before commit, to keep
-the lock short.
+Ordering without a lock: an insert takes the next position (`event_log_next_position()`,
+which first marks the transaction as appending with a shared lock no appender waits on), so
+appending transactions run side by side. Positions are insert order, and commits may land
+out of it: T1 takes 41, T2 takes 42 and commits first. Readers that must not skip read only
+up to the *stable head* (events/horizon.py), below which every position is final.
+
+Per aggregate, position order is commit order: services lock the aggregate's row (or
+otherwise serialize on it) before they append, and append last, so the next transaction of
+that aggregate inserts only after this one committed and takes a higher position. Across
+aggregates, position order follows every dependency that passes through a commit: an event
+appended after another transaction committed comes after all of that transaction's events.
+Only overlapping transactions, which could not see each other, are ordered by insert rather
+than by commit. (Ordering by transaction id instead would break the per-aggregate rule: a
+transaction that got its id early and then waited for the aggregate's row lock would be
+ordered before the event it waited for.)
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from django.db import connection
 from django.utils import timezone
 
 from events.contracts import EventEnvelope, EventPayload
+from events.horizon import RELAY_SLEEPING
 from events.models import StoredEvent
 
 NOTIFY_CHANNEL = "event_log"
@@ -27,13 +35,27 @@ class NotInTransactionError(RuntimeError):
     """An event must be appended in the transaction of the change it records."""
 
 
-def _lock_log(payload: EventPayload) -> None:
+# Wake the relay at commit only if it sleeps (it holds RELAY_SLEEPING exclusively while it
+# waits; see Relay._sleep_until_notified). PostgreSQL serializes the commits of notifying
+# transactions with one lock for the whole cluster, so a notification per append would
+# put back the global queue the log no longer has. Run after the insert: an appender that
+# finds the relay awake holds the shared lock to its commit, so the relay cannot go to sleep
+# before this event is committed and seen.
+NOTIFY_IF_RELAY_SLEEPS_SQL = f"""
+    SELECT pg_notify(%s, '')
+    WHERE NOT pg_try_advisory_xact_lock_shared({RELAY_SLEEPING[0]}, {RELAY_SLEEPING[1]})
+"""
+
+
+def _require_transaction(payload: EventPayload) -> None:
     if not connection.in_atomic_block:
         raise NotInTransactionError(f"{payload.type} appended outside a transaction")
+
+
+def _notify_relay_if_asleep() -> None:
     with connection.cursor() as cursor:
-        cursor.execute("LOCK TABLE event_log IN EXCLUSIVE MODE")
         # Delivered at commit; PostgreSQL folds identical notifications of one transaction.
-        cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
+        cursor.execute(NOTIFY_IF_RELAY_SLEEPS_SQL, [NOTIFY_CHANNEL])
 
 
 def _new_event(payload: EventPayload, actor_id: int | None) -> StoredEvent:
@@ -52,22 +74,25 @@ def _new_event(payload: EventPayload, actor_id: int | None) -> StoredEvent:
 
 def append_event(payload: EventPayload, *, actor_id: int | None) -> StoredEvent:
     """Append one event in the current transaction (which must exist)."""
-    _lock_log(payload)
+    _require_transaction(payload)
     event = _new_event(payload, actor_id)
     event.save(force_insert=True)
+    _notify_relay_if_asleep()
     return event
 
 
 def append_events(payloads: list[EventPayload], *, actor_id: int | None) -> list[StoredEvent]:
     """Append several events, in order, in the current transaction.
 
-    One lock and multi-row inserts (positions follow the list order), so a bulk operation
+    Multi-row inserts (positions follow the list order), so a bulk operation
     recording thousands of events does not pay a round trip per event.
     """
     if not payloads:
         return []
-    _lock_log(payloads[0])
-    return StoredEvent.objects.bulk_create([_new_event(p, actor_id) for p in payloads], batch_size=1000)
+    _require_transaction(payloads[0])
+    events = StoredEvent.objects.bulk_create([_new_event(p, actor_id) for p in payloads], batch_size=1000)
+    _notify_relay_if_asleep()
+    return events
 
 
 def to_envelope(event: StoredEvent) -> EventEnvelope:

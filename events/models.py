@@ -7,7 +7,7 @@ from django.db import models
 
 
 class StoredEvent(models.Model):
-    """One row of the append-only event log; `position` is commit order (see events.append)."""
+    """One row of the append-only event log; `position` is log order, see events.append."""
 
     position = models.BigAutoField(primary_key=True)
     event_id = models.UUIDField(unique=True)

@@ -1,6 +1,7 @@
-"""The relay: publishes the committed event log to RabbitMQ, in commit order, at least once.
+"""The relay: publishes the committed event log to RabbitMQ, in position order, at least once.
 
-Loop: read up to `batch_size` events after the last one published, publish them all
+Loop: read up to `batch_size` events after the last one published and up to the log's stable
+head (events/horizon.py: no event below it can still commit), publish them all
 (persistent, mandatory, publisher confirms) and read the next batch while the broker works:
 up to `batches_in_flight` batches await their confirms at once. The cursor in PostgreSQL
 advances strictly in order, past a batch only once the broker confirmed all of it and every
@@ -9,7 +10,10 @@ Delivery is therefore at least once and consumers dedupe on `message_id` (the ev
 order holds: all batches go through one channel, and a lost connection leaves a prefix of
 what was sent on it enqueued, so a republished event only ever repeats earlier ones.
 
-It wakes on `LISTEN event_log` (`append_event` notifies at commit) and polls as a fallback.
+While a head it has seen waits for transactions to end, it re-checks every few milliseconds.
+Idle, it sleeps on `LISTEN event_log` holding the RELAY_SLEEPING advisory lock, and
+`append_event` notifies only when it finds that lock taken: a busy relay costs the appenders no
+notification (PostgreSQL serializes notifying commits cluster-wide). It polls as a fallback.
 A broker outage of any length only pauses it: it reconnects with backoff and resumes from the
 cursor, so the events simply wait in the log. Only one relay per name runs: the others wait
 on a PostgreSQL advisory lock held by a dedicated connection, so nothing is published twice
@@ -33,6 +37,7 @@ from typing import Any, Protocol
 import aio_pika
 import psycopg
 
+from events.horizon import HEAD_SQL, RELAY_SLEEPING, RUNNING_SQL, Horizon, settle
 from events.publisher import EventMessage, Publisher, PublishError
 from events.topology import Topology, declare_topology
 
@@ -40,6 +45,11 @@ logger = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "event_log"
 MAX_BACKOFF_SECONDS = 30.0
+# While a head waits for appenders to end (they do not notify an awake relay), re-check after
+# 5 ms, doubling up to 50 ms: at most 20 small queries a second, at most 50 ms late.
+SETTLE_FIRST_WAIT_SECONDS = 0.005
+SETTLE_MAX_WAIT_SECONDS = 0.05
+MAX_PENDING_HORIZONS = 64
 BROKER_ERRORS = (
     aio_pika.exceptions.AMQPError,
     aio_pika.exceptions.ChannelInvalidStateError,
@@ -49,13 +59,12 @@ BROKER_ERRORS = (
     asyncio.TimeoutError,
 )
 
-# Position order is commit order (see events/append.py: every append takes
-# `LOCK TABLE event_log IN EXCLUSIVE MODE` and holds it until commit). A transaction that took
-# position N therefore commits before any transaction can take N+1, so once the relay sees N+1
-# no event with a lower position can still appear: `position > cursor` never skips a late
-# commit. (Without the lock, T1 could take 41, T2 take 42 and commit first; a relay reading
-# 42 would advance past 41 and lose it when T1 commits. tests/integration/pipeline proves
-# the lock closes that gap.)
+# Appends take no lock (events/append.py), so T1 may take position 41, T2 take 42 and commit
+# first; a relay reading `position > cursor` alone would publish 42, move past 41 and lose it
+# when T1 commits. It reads only up to the stable head (`upto`, events/horizon.py), below which
+# every position is final, so the cursor never passes an event that can still commit and the
+# events go out in position order, which per aggregate is commit order. tests/integration/
+# pipeline holds T1 open and checks that T2 waits for it.
 #
 # The body is the EventEnvelope JSON, built by PostgreSQL: no per-row parse and re-serialise
 # of the payload in Python (events/tests/test_relay.py checks consumers parse it exactly like
@@ -68,7 +77,7 @@ READ_BATCH_SQL = """
                'actor_id', actor_id, 'occurred_at', occurred_at, 'payload', payload
            )::text
     FROM event_log
-    WHERE position > %(cursor)s
+    WHERE position > %(cursor)s AND position <= %(upto)s
     ORDER BY position
     LIMIT %(limit)s
 """
@@ -138,13 +147,43 @@ async def advance_cursor(conn: psycopg.AsyncConnection[Any], name: str, old: int
         raise CursorMovedError(f"relay cursor {name!r} moved under us (expected {old})")
 
 
-async def read_batch(conn: psycopg.AsyncConnection[Any], after: int, limit: int) -> list[EventMessage]:
-    """The broker messages of the next `limit` events after position `after`, in log order."""
-    cur = await conn.execute(READ_BATCH_SQL, {"cursor": after, "limit": limit})
+async def read_batch(
+    conn: psycopg.AsyncConnection[Any], after: int, upto: int, limit: int
+) -> list[EventMessage]:
+    """The broker messages of the next `limit` events in (`after`, `upto`], in log order."""
+    cur = await conn.execute(READ_BATCH_SQL, {"cursor": after, "upto": upto, "limit": limit})
     return [
         EventMessage(body.encode(), event_id, type_, timestamp, position)
         for position, event_id, type_, timestamp, body in await cur.fetchall()
     ]
+
+
+async def read_horizon(conn: psycopg.AsyncConnection[Any]) -> Horizon:
+    """The last position handed out, then the transactions running (two statements, in that order)."""
+    row = await (await conn.execute(HEAD_SQL)).fetchone()
+    assert row is not None
+    head = int(row[0])
+    row = await (await conn.execute(RUNNING_SQL)).fetchone()
+    assert row is not None
+    return Horizon(head, frozenset(row[0]))
+
+
+class StableHead:
+    """The relay's view of the stable head: the horizons it has seen and which of them settled."""
+
+    def __init__(self) -> None:
+        self.position = 0
+        self.pending: list[Horizon] = []
+
+    async def refresh(self, conn: psycopg.AsyncConnection[Any]) -> bool:
+        """Look again (a horizon now, and which earlier ones settled); True if the head moved."""
+        horizon = await read_horizon(conn)
+        newest = self.pending[-1].head if self.pending else self.position
+        if horizon.head > newest and len(self.pending) < MAX_PENDING_HORIZONS:
+            self.pending.append(horizon)
+        position, self.pending = settle(self.position, self.pending, horizon.running)
+        moved, self.position = position > self.position, position
+        return moved
 
 
 async def relay_lag(conn: psycopg.AsyncConnection[Any], name: str) -> RelayLag:
@@ -180,6 +219,8 @@ class Relay:
         self.config = config
         self._stopping = asyncio.Event()
         self._wakeup = asyncio.Event()
+        self._stable = StableHead()
+        self._settle_wait = SETTLE_FIRST_WAIT_SECONDS
         self.published = 0
 
     def stop(self) -> None:
@@ -259,6 +300,7 @@ class Relay:
         publisher: BatchPublisher,
     ) -> None:
         """Keep the window of batches in flight full; advance the cursor as the oldest are confirmed."""
+        self._stable = StableHead()
         cursor = 0
         in_flight: deque[InFlight] = deque()
         while True:
@@ -272,7 +314,7 @@ class Relay:
             elif self._stopping.is_set():
                 return
             else:
-                await self._wait_for_events()
+                await self._wait_for_events(data)
 
     async def _fill_window(
         self,
@@ -281,16 +323,21 @@ class Relay:
         in_flight: deque[InFlight],
         after: int,
     ) -> None:
-        """Publish batches after position `after` until the window is full or the log is read."""
+        """Publish batches after position `after` until the window is full or the stable head is reached."""
         while not self._stopping.is_set() and len(in_flight) < self.config.batches_in_flight:
             self._wakeup.clear()
-            messages = await read_batch(data, after, self.config.batch_size)
+            messages = []
+            if after < self._stable.position:
+                messages = await read_batch(data, after, self._stable.position, self.config.batch_size)
             if messages:
                 after = messages[-1].position
                 confirmed = publisher.publish(self.config.topology.exchange, messages)
                 in_flight.append(InFlight(after, len(messages), confirmed))
-            if len(messages) < self.config.batch_size:
+            if len(messages) == self.config.batch_size:
+                continue
+            if not await self._stable.refresh(data):  # read up to the stable head: has it moved?
                 return
+            self._settle_wait = SETTLE_FIRST_WAIT_SECONDS
 
     async def _advance_confirmed(
         self,
@@ -312,9 +359,36 @@ class Relay:
         self.published += confirmed
         return position
 
-    async def _wait_for_events(self) -> None:
+    async def _wait_for_events(self, data: psycopg.AsyncConnection[Any]) -> None:
+        """Soon (then less and less soon) while a head waits to settle; else sleep until notified."""
+        if not self._stable.pending and await self._sleep_until_notified(data):
+            return
+        timeout = min(self._settle_wait, self.config.poll_seconds)
+        self._settle_wait = min(self._settle_wait * 2, SETTLE_MAX_WAIT_SECONDS)
+        await self._wait(timeout)
+
+    async def _sleep_until_notified(self, data: psycopg.AsyncConnection[Any]) -> bool:
+        """Sleep until a NOTIFY or the poll, unless an appender is at work; False if it did not sleep.
+
+        Appenders notify only while this holds RELAY_SLEEPING. One that found it free holds it
+        shared until its commit, so taking it exclusively fails until then; once taken, a last
+        look catches whatever committed before.
+        """
+        row = await (await data.execute("SELECT pg_try_advisory_lock(%s, %s)", RELAY_SLEEPING)).fetchone()
+        if not (row and row[0]):
+            return False
+        try:
+            if await self._stable.refresh(data) or self._stable.pending:
+                self._settle_wait = SETTLE_FIRST_WAIT_SECONDS
+                return True  # something arrived: back to reading at once
+            await self._wait(self.config.poll_seconds)
+            return True
+        finally:
+            await data.execute("SELECT pg_advisory_unlock(%s, %s)", RELAY_SLEEPING)
+
+    async def _wait(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), timeout=self.config.poll_seconds)
+            await asyncio.wait_for(self._wakeup.wait(), timeout=seconds)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import psycopg
 import pytest
 from django.db import transaction
 
-from events.append import NotInTransactionError, append_event, to_envelope
+from events.append import NOTIFY_CHANNEL, NotInTransactionError, append_event, to_envelope
 from events.contracts import PageBlocked, PostLiked, UnknownEventError, parse_payload
+from events.horizon import RELAY_SLEEPING
+from events.management.config import conninfo_from_settings
 from events.models import StoredEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,3 +49,25 @@ def test_moderation_flag_comes_from_the_contract() -> None:
 def test_unknown_type_is_rejected() -> None:
     with pytest.raises(UnknownEventError):
         parse_payload("post.exploded", 1, {})
+
+
+def _append_one() -> None:
+    with transaction.atomic():
+        append_event(PostLiked(post_id=1, page_id=2, page_owner_id=3, user_id=4), actor_id=4)
+
+
+def test_an_append_notifies_only_while_a_relay_sleeps() -> None:
+    conninfo = conninfo_from_settings()
+    with (
+        psycopg.connect(conninfo, autocommit=True) as listener,
+        psycopg.connect(conninfo, autocommit=True) as relay,
+    ):
+        listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        relay.execute("SELECT pg_advisory_lock(%s, %s)", RELAY_SLEEPING)
+        _append_one()
+        assert [n.payload for n in listener.notifies(timeout=10, stop_after=1)] == [""]
+        relay.execute("SELECT pg_advisory_unlock(%s, %s)", RELAY_SLEEPING)
+        _append_one()
+        # Notifications arrive in commit order: anything the append sent comes before this one.
+        relay.execute("SELECT pg_notify(%s, 'sentinel')", [NOTIFY_CHANNEL])
+        assert [n.payload for n in listener.notifies(timeout=10, stop_after=1)] == ["sentinel"]

@@ -74,7 +74,7 @@ def test_message_bodies_parse_exactly_like_the_pydantic_envelope() -> None:
         stored(2, {"text": 'naïve “quotes” \\ "\n\t ✓ 😀', "nested": {"list": [1, 2.5, None, True]}}, None),
         stored(3, {"big": 2**62, "negative": -7, "float": 0.1, "empty": {}}),
     ]
-    messages = asyncio.run(_with_conn(lambda conn: read_batch(conn, 0, 10)))
+    messages = asyncio.run(_with_conn(lambda conn: read_batch(conn, 0, 10**9, 10)))
     assert [m.position for m in messages] == [1, 2, 3]
     for event, message in zip(events, messages, strict=True):
         expected = to_envelope(StoredEvent.objects.get(pk=event.pk))

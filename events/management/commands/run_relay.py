@@ -13,7 +13,7 @@ from events.relay import Relay, run_forever
 
 
 class Command(BaseCommand):
-    help = "Relay committed events to the broker in commit order (long-running)."
+    help = "Relay committed events to the broker in log order (long-running)."
 
     def handle(self, *args: Any, **options: Any) -> None:
         asyncio.run(self._main())

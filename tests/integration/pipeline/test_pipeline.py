@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import os
+import random
 import signal
 import threading
 
@@ -21,7 +22,8 @@ from moto.ses.models import ses_backends
 from core_app.pages import follows as follow_services
 from core_app.pages import services as page_services
 from core_app.posts import services as post_services
-from core_app.testing.factories import UserFactory
+from core_app.posts.models import Post
+from core_app.testing.factories import PostFactory, UserFactory
 from events.append import append_event
 from events.contracts import PostLiked
 from events.management.config import conninfo_from_settings
@@ -194,7 +196,41 @@ async def _consume_ids(url: str, queue_name: str, count: int, wait: float) -> li
     return ids
 
 
-def test_transactions_committing_out_of_sequence_are_published_in_commit_order(pipeline) -> None:
+async def _consume_bodies(url: str, queue_name: str, count: int, wait: float) -> list[dict]:
+    connection_ = await aio_pika.connect(url)
+    bodies: list[dict] = []
+    async with connection_:
+        channel = await connection_.channel()
+        queue = await channel.get_queue(queue_name, ensure=False)
+        async with queue.iterator(timeout=wait) as messages:
+            async for message in messages:
+                async with message.process():
+                    bodies.append(json.loads(message.body))
+                if len(bodies) == count:
+                    break
+    return bodies
+
+
+async def _queued(url: str, queue_name: str) -> int:
+    connection_ = await aio_pika.connect(url)
+    async with connection_:
+        channel = await connection_.channel()
+        declared = await channel.declare_queue(queue_name, passive=True)
+        return int(declared.declaration_result.message_count or 0)
+
+
+def _relay_checked_since(moment) -> int:
+    """How many times the relay has looked at the appending transactions since `moment`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT query_start FROM pg_stat_activity WHERE application_name = 'innotter-relay'"
+            " AND datname = current_database() AND query LIKE %s AND query_start > %s",
+            ["%FROM pg_locks%", moment],
+        )
+        return len(cursor.fetchall())
+
+
+def test_a_transaction_committing_before_an_earlier_one_is_published_after_it(pipeline) -> None:
     pipeline.start_relay()
     t1_appended, t1_release = threading.Event(), threading.Event()
     results: dict[str, StoredEvent] = {}
@@ -208,32 +244,80 @@ def test_transactions_committing_out_of_sequence_are_published_in_commit_order(p
             t1_release.wait(30)
         connection.close()
 
-    def t2() -> None:
-        t1_appended.wait(30)
-        with transaction.atomic():
-            results["t2"] = append_event(
-                PostLiked(post_id=2, page_id=1, page_owner_id=1, user_id=2), actor_id=2
-            )
-        connection.close()
-
-    threads = [threading.Thread(target=t1), threading.Thread(target=t2)]
-    for thread in threads:
-        thread.start()
-    # T1 holds its position uncommitted; T2 cannot take the next one: it waits on the log lock.
-    wait_for(lambda: _backend_waiting_on("LOCK TABLE event_log"), what="T2 waiting on the lock")
-    assert "t2" not in results
-    assert not StoredEvent.objects.exists()  # nothing committed, so nothing the relay could skip past
-    t1_release.set()
-    for thread in threads:
-        thread.join(30)
+    thread = threading.Thread(target=t1)
+    thread.start()
+    assert t1_appended.wait(30)
+    # No lock: T2 takes the next position and commits while T1 is still open.
+    with transaction.atomic():
+        results["t2"] = append_event(PostLiked(post_id=2, page_id=1, page_owner_id=1, user_id=2), actor_id=2)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        t2_committed = cursor.fetchone()[0]
     assert results["t1"].position < results["t2"].position
+    # The relay wakes on T2's commit and keeps looking, but must not publish T2 ahead of T1.
+    wait_for(lambda: _relay_checked_since(t2_committed), what="the relay looking after T2's commit")
+    assert asyncio.run(_queued(pipeline.direct_url, pipeline.topology.stats_queue)) == 0
+    assert RelayCursor.objects.get(name=pipeline.relay_name).position < results["t1"].position
+    t1_release.set()
+    thread.join(30)
     ids = asyncio.run(_consume_ids(pipeline.direct_url, pipeline.topology.stats_queue, 2, wait=30))
     assert ids == [str(results["t1"].event_id), str(results["t2"].event_id)]
-    # The cursor moves past T2 once the broker confirmed both (and never past T1 alone first).
     wait_for(
         lambda: RelayCursor.objects.get(name=pipeline.relay_name).position == results["t2"].position,
         what="cursor at T2",
     )
+
+
+WRITERS, TRANSACTIONS_EACH, AGGREGATES = 16, 25, 4
+
+
+def _writer(index: int, posts: list, failures: list[BaseException]) -> None:
+    """Like posts at random, one per transaction, as the like service does: lock the post, count, append."""
+    rng = random.Random(index)
+    try:
+        for _ in range(TRANSACTIONS_EACH):
+            with transaction.atomic():
+                if index % 2:  # take a transaction id before waiting for the post's lock
+                    with connection.cursor() as cursor:
+                        cursor.execute("SELECT pg_current_xact_id()")
+                post = Post.objects.select_for_update().get(pk=rng.choice(posts).pk)
+                post.likes_count += 1
+                post.save(update_fields=["likes_count"])
+                payload = PostLiked(
+                    post_id=post.pk, page_id=post.page_id, page_owner_id=1, user_id=post.likes_count
+                )
+                append_event(payload, actor_id=None)
+    except BaseException as exc:  # reported by the test, not lost in the thread
+        failures.append(exc)
+    finally:
+        connection.close()
+
+
+def test_sixteen_concurrent_writers_are_published_exactly_once_in_order_per_aggregate(pipeline) -> None:
+    posts = PostFactory.create_batch(AGGREGATES)
+    pipeline.start_relay()
+    failures: list[BaseException] = []
+    threads = [threading.Thread(target=_writer, args=(i, posts, failures)) for i in range(WRITERS)]
+    for thread in threads:
+        thread.start()
+    total = WRITERS * TRANSACTIONS_EACH
+    bodies = asyncio.run(_consume_bodies(pipeline.direct_url, pipeline.topology.stats_queue, total, wait=60))
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    stored = set(StoredEvent.objects.values_list("event_id", flat=True))
+    assert len(stored) == total
+    assert sorted(b["event_id"] for b in bodies) == sorted(str(e) for e in stored)  # each exactly once
+    positions = [b["position"] for b in bodies]
+    assert positions == sorted(positions)  # log order
+    for post in posts:  # per aggregate, the likes in the order they were counted: 1, 2, 3...
+        counts = [b["payload"]["user_id"] for b in bodies if b["aggregate_id"] == str(post.pk)]
+        assert counts == list(range(1, Post.objects.get(pk=post.pk).likes_count + 1))
+    wait_for(
+        lambda: RelayCursor.objects.get(name=pipeline.relay_name).position == max(positions),
+        what="cursor at the last event",
+    )
+    assert asyncio.run(_queued(pipeline.direct_url, pipeline.topology.stats_queue)) == 0  # nothing twice
 
 
 def test_a_second_relay_waits_instead_of_publishing(pipeline, settings) -> None:

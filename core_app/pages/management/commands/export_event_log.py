@@ -1,7 +1,9 @@
 """`python manage.py export_event_log [--output FILE]`: the event log as newline-delimited JSON.
 
-One `EventEnvelope` per line, in log (commit) order: the input of projection rebuilds that do
-not read the core's database, such as `python -m stats_ms.rebuild`.
+One `EventEnvelope` per line, in log order, up to the log's stable head (events/horizon.py):
+the export is a prefix of the log with no gap a late commit could fill afterwards, so a
+rebuild from it followed by the live events misses none. The input of projection rebuilds
+that do not read the core's database, such as `python -m stats_ms.rebuild`.
 """
 
 from __future__ import annotations
@@ -10,17 +12,21 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import connection
 
 from events.append import to_envelope
+from events.horizon import stable_head
 from events.models import StoredEvent
 
 CHUNK = 2000
 
 
 def export_event_log(write_line: Callable[[str], object], *, after: int = 0) -> int:
-    """Hand every event after position `after` to `write_line` as one JSON envelope; returns the count."""
+    """Hand every event after `after`, up to the stable head, to `write_line` as JSON; returns the count."""
     count = 0
-    events = StoredEvent.objects.filter(position__gt=after).order_by("position")
+    with connection.cursor() as cursor:
+        upto = stable_head(cursor)
+    events = StoredEvent.objects.filter(position__gt=after, position__lte=upto).order_by("position")
     for event in events.iterator(chunk_size=CHUNK):
         write_line(to_envelope(event).model_dump_json())
         count += 1
