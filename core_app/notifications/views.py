@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from kombu.exceptions import OperationalError
 from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.permissions import AllowAny
@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from core_app.common.exceptions import ServiceUnavailable
 from core_app.common.permissions import IsAdminRole
+from core_app.common.schema import errors
 from core_app.common.views import caller, validated
 from core_app.notifications import selectors, services
 from core_app.notifications.serializers import (
@@ -69,10 +70,7 @@ class DigestRunView(APIView):
 
     @extend_schema(
         request=DigestRunSerializer,
-        responses={
-            202: DigestRunAcceptedSerializer,
-            403: OpenApiResponse(description="Only admins may start a run."),
-        },
+        responses={202: DigestRunAcceptedSerializer},  # 403 for non-admins: documented by the schema class
     )
     def post(self, request: Request) -> Response:
         period = validated(DigestRunSerializer, request.data)["period"]
@@ -101,7 +99,7 @@ class UnsubscribeView(APIView):
         request=None,
         description="The `List-Unsubscribe` link of every digest (RFC 8058 one-click): switches the token's "
         'user to `"email": "off"`. The token is signed and user-specific; a changed one is refused.',
-        responses={200: UnsubscribedSerializer, 400: OpenApiResponse(description="The token is not valid.")},
+        responses={200: UnsubscribedSerializer, **errors(400)},  # 400: the token is not valid
     )
     def post(self, request: Request, token: str) -> Response:
         services.notifications_unsubscribe(token=token)
@@ -110,10 +108,7 @@ class UnsubscribeView(APIView):
     @extend_schema(
         description="The same link opened in a browser: a page with the button that sends the POST "
         "(opening it changes nothing, so link scanners cannot unsubscribe anyone).",
-        responses={
-            (200, "text/html"): OpenApiTypes.STR,
-            400: OpenApiResponse(description="The token is not valid."),
-        },
+        responses={(200, "text/html"): OpenApiTypes.STR, **errors(400)},  # 400: the token is not valid
     )
     def get(self, request: Request, token: str) -> HttpResponse:
         services.unsubscribe_user(token=token)  # refuses a changed token before showing anything

@@ -22,7 +22,7 @@ from core_app.users.models import EmailFrequency
 from events.management.config import conninfo_from_settings
 from projections.digests.models import DigestDelivery
 from projections.digests.tasks import digests_plan
-from tests.integration.pipeline.support import wait_for
+from tests.integration.pipeline.support import recipient, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -43,13 +43,10 @@ def ses(pipeline, settings, monkeypatch):
     return client
 
 
-def _to(message) -> str:
-    dest = message.destinations
-    return dest[0] if isinstance(dest, list) else dest["ToAddresses"][0]
-
-
 def messages_to(addresses: set[str]) -> list:
-    return [m for m in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages if _to(m) in addresses]
+    return [
+        m for m in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages if recipient(m) in addresses
+    ]
 
 
 def digests_to(addresses: set[str]) -> list:
@@ -57,7 +54,7 @@ def digests_to(addresses: set[str]) -> list:
 
 
 def recipients_of(messages: list) -> list[str]:
-    return [_to(m) for m in messages]
+    return [recipient(m) for m in messages]
 
 
 def run_daily(pipeline) -> None:

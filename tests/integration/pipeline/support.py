@@ -33,6 +33,13 @@ def wait_for(
         time.sleep(interval)
 
 
+def recipient(message: Any) -> str:
+    """The first recipient of a message moto's SES recorded (SendEmail keeps a dict of lists,
+    SendRawEmail a list)."""
+    destinations = message.destinations
+    return destinations[0] if isinstance(destinations, list) else destinations["ToAddresses"][0]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -29,7 +29,7 @@ from events.contracts import PostLiked
 from events.management.config import conninfo_from_settings
 from events.models import RelayCursor, StoredEvent
 from projections.models import AppliedEvent, EmailDelivery, FeedEntry
-from tests.integration.pipeline.support import wait_for
+from tests.integration.pipeline.support import recipient, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,7 @@ def ses(pipeline, settings):
 
 def mails_to(addresses: set[str]) -> list[str]:
     sent = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
-    return [m.destinations["ToAddresses"][0] for m in sent if m.destinations["ToAddresses"][0] in addresses]
+    return [to for to in map(recipient, sent) if to in addresses]
 
 
 def audience(followers: int, tag: str):
