@@ -2,8 +2,9 @@
 
 They read only the projection's own tables (FeedFollow, FeedPage, FeedPost), never the core's,
 so the projection is a pure function of the log: `rebuild_feed` replays it and gets the live
-feed. Every statement is idempotent, and `apply_feed_event` records the event in the same
-transaction, so a redelivered event changes nothing.
+feed. `apply_feed_event` records the event in the transaction of those tables' changes, and
+every write to the home feeds (Redis, `store`) is idempotent, so a redelivered event changes
+nothing, even one whose transaction rolled back after its feed writes.
 """
 
 from __future__ import annotations
