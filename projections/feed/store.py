@@ -1,12 +1,14 @@
 """The home feeds: a Redis sorted set of post ids per user, capped at the FEED_MAX_ENTRIES newest.
 
-Why Redis (bench/feed/RESULTS.md, 2026-12-06): a feed row cost ~50 us of CPU in PostgreSQL's
-B-tree and WAL plus the task, so the 20,000 rows/s of 20 posts/s x 1,000 followers took a
-core and fell behind on two shared ones; a sorted-set entry written by a server-side script
-costs a few microseconds. The feeds stay a projection: PostgreSQL (the log and the core's
-tables) is the source of truth, `rebuild_feed` rebuilds them, and the read re-checks
-visibility. Keys are `feed:<database>:<user id>`: one Redis serves several databases (tests,
-benchmarks) without their feeds meeting. Member and score are both the post id.
+Why Redis (bench/feed/RESULTS.md, 2026-12-06, on the feed benchmark's dataset): a row of the
+PostgreSQL feed table cost 13.8 us of CPU (12.2 of them in the backend: a B-tree insert per
+follower and its WAL) and the Celery fan-out wrote 27,000 rows/s, so 20 posts/s x 1,000
+followers lagged p99 9.6 s on two shared cores; a sorted-set entry written by a server-side
+script costs 5.0 us (4.3 in Redis) and the same fan-out writes 102,000 entries/s. The feeds
+stay a projection: PostgreSQL (the log and the core's tables) is the source of truth,
+`rebuild_feed` rebuilds them, and the read re-checks visibility. Keys are
+`feed:<database>:<user id>`: one Redis serves several databases (tests, benchmarks) without
+their feeds meeting. Member and score are both the post id.
 
 Every write is idempotent (adding a member twice, removing one that is gone), so a redelivered
 event or a retried task changes nothing. Redis is not in PostgreSQL's transaction, so writes
