@@ -6,6 +6,7 @@ small prefetch, and the raw event consumer (`EventConsumerStep`) inside the work
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -17,6 +18,8 @@ from events.management.config import topology_from_settings
 from events.topology import declare_topology_sync
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core_app.settings")
+
+BATCH_CHECK_SECONDS = 0.001  # a batch is applied once this long passes without a new message
 
 app = Celery("innotter", include=["projections.tasks"])
 app.conf.update(
@@ -76,7 +79,9 @@ class EventConsumerStep(bootsteps.ConsumerStep):
             CeleryFeedWork(),
             queue_post_emails,
             limit=settings.PROJECTIONS_EVENT_PREFETCH,  # no more are ever unacked at once
-            schedule=None if hub is None else hub.call_soon,
+            # A timer, not call_soon: the loop polls its sockets before it runs what call_soon
+            # added, for up to a second when none has data.
+            schedule=None if hub is None else functools.partial(hub.call_later, BATCH_CHECK_SECONDS),
         )
         return [Consumer(channel, queues=[queue], on_message=batcher.on_message, accept=["json"])]
 

@@ -88,11 +88,11 @@ def _log_failure(message: Any) -> None:
 class EventBatcher:
     """Gathers the messages read off the connection in one go, then applies them as one batch.
 
-    `schedule` runs a callback after what the worker's event loop has ready (its socket reads
-    come first, one message each, each scheduling the next read while data is there): the batch
-    is flushed once a scheduled check finds it has not grown since the last one, i.e. the
-    connection had nothing more to give, or when it is full. No timer: a lone message is
-    applied as soon as it is read. Without a loop (`schedule` None) every message is its own batch.
+    `schedule` runs a callback a moment later on the worker's event loop (which meanwhile reads
+    what its sockets have, one message per turn): the batch is applied once a scheduled check
+    finds it has not grown since the last one, i.e. the connection had nothing more to give, or
+    as soon as it is full. A lone message waits one check (a millisecond). Without a loop
+    (`schedule` None) every message is its own batch.
     """
 
     def __init__(
