@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q
 
 from events.consumer import chunked
@@ -38,6 +39,11 @@ from projections.models import FeedFollow, FeedPage, FeedPost
 from projections.tracking import apply_once
 
 CONSUMER = "feed"
+RECORD_POST_SQL = """
+    INSERT INTO projections_feedpost (post_id, page_id, created_at, deleted)
+    VALUES (%s, %s, %s, false)
+    ON CONFLICT (post_id) DO NOTHING
+"""
 
 
 def _page(page_id: int, owner_id: int) -> FeedPage:
@@ -64,11 +70,15 @@ def on_page_created(event: PageCreated, envelope: EventEnvelope, work: FeedWork)
 
 
 def on_post_created(event: PostCreated, envelope: EventEnvelope, work: FeedWork) -> None:
-    """Fan the post out to the followers and the owner, in chunks; big pages merge at read time."""
+    """Fan the post out to the owner and the followers; big pages merge at read time.
+
+    The owner and the first chunk of followers are written at once, the other chunks as
+    separate work: a page of up to FEED_FANOUT_CHUNK followers reaches every feed with the
+    event itself, without a task's round trip through the broker and the worker's pool.
+    """
     post = PostRef(post_id=event.post_id, page_id=event.page_id, created_at=envelope.occurred_at)
-    FeedPost.objects.get_or_create(
-        post_id=post.post_id, defaults={"page_id": post.page_id, "created_at": post.created_at}
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(RECORD_POST_SQL, [post.post_id, post.page_id, post.created_at])
     page = _page(event.page_id, event.page_owner_id)
     if not page.visible or page.read_time_merge:
         return
@@ -80,11 +90,11 @@ def on_post_created(event: PostCreated, envelope: EventEnvelope, work: FeedWork)
         # posts at read time from now on (the flag stays, so the read side is complete).
         FeedPage.objects.filter(page_id=page.page_id).update(read_time_merge=True)
         return
-    # The owner's row goes in at once; followers in whole chunks (no one-row tail task),
-    # sorted so the chunks come out the same on every replay.
-    store.fanout_to(post, [page.owner_id])
+    # Sorted, so the chunks come out the same on every replay.
     followers = sorted(set(follower_ids) - {page.owner_id})
-    for chunk in chunked(followers, settings.FEED_FANOUT_CHUNK):
+    chunks = list(chunked(followers, settings.FEED_FANOUT_CHUNK)) or [[]]
+    store.fanout_to(post, [page.owner_id, *chunks[0]])
+    for chunk in chunks[1:]:
         work.fanout(post, chunk)
 
 

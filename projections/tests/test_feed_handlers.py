@@ -102,7 +102,7 @@ def test_post_created_fans_out_to_followers_and_owner_once(feed_apply) -> None:
     twice(envelope, payload)
 
 
-def test_post_created_is_chunked_in_sorted_followers(feed_apply, settings) -> None:
+def test_post_created_writes_the_first_chunk_at_once_and_sends_the_rest(feed_apply, settings) -> None:
     settings.FEED_FANOUT_CHUNK = 2
     feed_apply(page())
     for user_id in (5, 3, 4):
@@ -112,8 +112,10 @@ def test_post_created_is_chunked_in_sorted_followers(feed_apply, settings) -> No
     from projections.tests.conftest import envelope_of
 
     apply_feed_event(envelope_of(payload), payload, work)
-    assert [c.args[1] for c in work.fanout.call_args_list] == [[3, 4], [5]]
-    assert feed_of(OWNER) == [100]  # the owner's own post is written at once
+    assert [c.args[1] for c in work.fanout.call_args_list] == [[5]]
+    # The owner and the first chunk are written at once, with the event.
+    assert feed_of(OWNER) == feed_of(3) == feed_of(4) == [100]
+    assert feed_of(5) == []
 
 
 def test_big_page_is_merged_at_read_time_not_fanned_out(feed_apply, settings) -> None:
