@@ -146,8 +146,9 @@ def _keys(user_ids: Sequence[int]) -> list[str]:
 def _add(user_ids: Sequence[int], post_ids: Sequence[int]) -> int:
     added = 0
     script = _script(ADD_LUA)
-    for users in chunked(user_ids, SCRIPT_ARGS):
-        added += int(script(keys=_keys(users), args=[settings.FEED_MAX_ENTRIES, *post_ids]))
+    for posts in chunked(post_ids, SCRIPT_ARGS // 2):  # each post is a score and a member
+        for users in chunked(user_ids, SCRIPT_ARGS):
+            added += int(script(keys=_keys(users), args=[settings.FEED_MAX_ENTRIES, *posts]))
     return added
 
 
