@@ -336,6 +336,9 @@ def main() -> None:
     parser.add_argument("--read-seconds", type=float, default=20)
     parser.add_argument("--lag-seconds", type=float, default=15, help="how long posts are written")
     parser.add_argument(
+        "--lag-rates", default="20", help="comma-separated post rates (posts/s) of the lag runs, one run each"
+    )
+    parser.add_argument(
         "--only",
         default="relay,read,fanout,lag",
         help="comma-separated parts to run (relay, read, fanout, lag); default: all",
@@ -407,9 +410,11 @@ def main() -> None:
             results["fanout"] = fanout_throughput()
             log(f"{results['fanout']}")
         if "lag" in parts:
-            log("end-to-end lag")
-            results["e2e_lag"] = e2e_lag(base, seconds=args.lag_seconds)
-            log(f"{results['e2e_lag']}")
+            for rate in [float(r) for r in args.lag_rates.split(",")]:
+                log(f"end-to-end lag at {rate:g} posts/s")
+                name = "e2e_lag" if rate == 20 else f"e2e_lag_{rate:g}"
+                results[name] = e2e_lag(base, seconds=args.lag_seconds, rate=rate)
+                log(f"{results[name]}")
     finally:
         for process in processes:
             process.terminate()
