@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from rest_framework.test import APIClient
@@ -69,3 +69,19 @@ def page(owner: User) -> Page:
 @pytest.fixture
 def private_page(owner: User) -> Page:
     return PageFactory(owner=owner, is_private=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_home_feeds(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Home feeds live in Redis, outside the test database's rollback: each test starts without."""
+    if not request.node.get_closest_marker("django_db") and not {"db", "transactional_db"} & set(
+        request.fixturenames
+    ):
+        yield
+        return
+    request.getfixturevalue("django_db_setup")  # feed keys carry the database's name: the test one
+    from projections.feed import store
+
+    store.clear()
+    yield
+    store.clear()

@@ -220,7 +220,8 @@ SES_SENDER = env("SES_SENDER", "noreply@innotter.local")
 APP_BASE_URL = env("APP_BASE_URL", "http://127.0.0.1:8000")
 STATS_SERVICE_URL = env("STATS_SERVICE_URL", "http://127.0.0.1:8001")
 
-# Feed projection.
+# Feed projection (home feeds are Redis sorted sets; see projections/feed/store.py).
+REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 FEED_MAX_ENTRIES = env_int("FEED_MAX_ENTRIES", 800)
 FEED_FANOUT_CHUNK = env_int("FEED_FANOUT_CHUNK", 1000)
 FEED_FANOUT_MAX_FOLLOWERS = env_int("FEED_FANOUT_MAX_FOLLOWERS", 10000)

@@ -6,6 +6,7 @@ small prefetch, and the raw event consumer (`EventConsumerStep`) inside the work
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -18,6 +19,8 @@ from events.management.config import topology_from_settings
 from events.topology import declare_topology_sync
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core_app.settings")
+
+BATCH_CHECK_SECONDS = 0.001  # a batch is applied once this long passes without a new message
 
 app = Celery("innotter", include=["projections.tasks", "projections.digests.tasks"])
 app.conf.update(
@@ -62,22 +65,27 @@ class EventConsumerStep(bootsteps.ConsumerStep):
 
     def start(self, c: Any) -> None:
         declare_topology_sync(settings.RABBITMQ_URL, topology_from_settings())
+        self.hub = c.hub  # the worker's event loop (None without one): batches are gathered on it
         super().start(c)
 
     def get_consumers(self, channel: Any) -> list[Consumer]:
         # Imported here: they need the Django app registry, ready only once the worker runs.
-        from projections.consumer import on_event_message
+        from projections.consumer import EventBatcher
         from projections.tasks import CeleryFeedWork, queue_post_emails
 
         # Quorum queues take per-consumer prefetch only (global=False).
         channel.basic_qos(prefetch_size=0, prefetch_count=settings.PROJECTIONS_EVENT_PREFETCH, a_global=False)
         queue = Queue(topology_from_settings().projections_queue, no_declare=True)
-        work = CeleryFeedWork()
-
-        def handle(message: Any) -> None:
-            on_event_message(message, work, queue_post_emails)
-
-        return [Consumer(channel, queues=[queue], on_message=handle, accept=["json"])]
+        hub = getattr(self, "hub", None)
+        batcher = EventBatcher(
+            CeleryFeedWork(),
+            queue_post_emails,
+            limit=settings.PROJECTIONS_EVENT_PREFETCH,  # no more are ever unacked at once
+            # A timer, not call_soon: the loop polls its sockets before it runs what call_soon
+            # added, for up to a second when none has data.
+            schedule=None if hub is None else functools.partial(hub.call_later, BATCH_CHECK_SECONDS),
+        )
+        return [Consumer(channel, queues=[queue], on_message=batcher.on_message, accept=["json"])]
 
 
 app.steps["consumer"].add(EventConsumerStep)

@@ -1,10 +1,15 @@
 """Applies raw events from the projections queue: the feed projection, then e-mail planning.
 
-Runs inside the Celery worker (see `EventConsumerStep`), one message at a time, so events are
-applied in log order. Each projection records the event in the transaction of its effect; the
-message is acked only after both, so a crash means a redelivery, and a redelivery changes
-nothing. Fan-out and e-mail tasks are published before that transaction commits: a crash in
-between publishes them again, which is harmless because the tasks are idempotent.
+Runs inside the Celery worker (see `EventConsumerStep`) in log order, a batch at a time: the
+messages the worker has read off its connection without waiting (at most the prefetch,
+PROJECTIONS_EVENT_PREFETCH) are applied in one transaction, each event's effects and its
+AppliedEvent rows in a savepoint of that transaction (`apply_once`), so one commit serves the
+batch and a failing event rolls back alone. Messages are acked only after the commit, so a
+crash means a redelivery of the batch, and a redelivery changes nothing. A poison message is
+dead-lettered, a failing one handed back (bounded by the delivery limit); the others of the
+batch are applied and acked all the same.
+Fan-out and e-mail tasks are published before the commit: a crash in between publishes them
+again, which is harmless because the tasks are idempotent.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 
 from events.consumer import PoisonMessageError, decode_event, delivery_count, redelivery_backoff
 from events.contracts import PostCreated
@@ -25,6 +30,7 @@ from projections.feed.work import FeedWork
 logger = logging.getLogger(__name__)
 
 EmailQueue = Callable[[int, Sequence[int]], None]
+Schedule = Callable[[Callable[[], None]], None]
 
 
 def process_event(body: bytes, work: FeedWork, queue_emails: EmailQueue) -> None:
@@ -35,20 +41,91 @@ def process_event(body: bytes, work: FeedWork, queue_emails: EmailQueue) -> None
         notifications.on_post_created(payload, envelope, queue_emails)
 
 
-def on_event_message(message: Any, work: FeedWork, queue_emails: EmailQueue) -> None:
-    """Ack after success; dead-letter poison; hand back (bounded by the delivery limit) on failure."""
+def on_event_messages(messages: Sequence[Any], work: FeedWork, queue_emails: EmailQueue) -> None:
+    """Apply a batch in one transaction; ack what was applied, dead-letter poison, hand back failures."""
     close_old_connections()
+    applied: list[Any] = []
+    failed: list[Any] = []
+    poison: list[Any] = []
     try:
-        process_event(message.body, work, queue_emails)
-    except PoisonMessageError as exc:
-        logger.error("dead-lettering message %s: %s", message.properties.get("message_id"), exc)
-        message.reject(requeue=False)
-        return
-    except Exception:
-        previous = delivery_count(message.headers)
-        logger.exception("event %s failed (delivery %d)", message.properties.get("message_id"), previous + 1)
+        with transaction.atomic():
+            for message in messages:
+                try:
+                    process_event(message.body, work, queue_emails)
+                except PoisonMessageError as exc:
+                    logger.error("dead-lettering message %s: %s", message.properties.get("message_id"), exc)
+                    message.reject(requeue=False)
+                    poison.append(message)
+                    continue
+                except Exception:
+                    # Its savepoints are rolled back; the batch's transaction goes on without it.
+                    _log_failure(message)
+                    failed.append(message)
+                    continue
+                applied.append(message)
+    except Exception:  # the commit (or the connection) failed: nothing of the batch is applied
+        logger.exception("a batch of %d events failed", len(messages))
+        failed, applied = [m for m in messages if not any(m is p for p in poison)], []
+    for message in applied:
+        message.ack()
+    if failed:
         close_old_connections()
-        time.sleep(redelivery_backoff(previous))
-        message.requeue()
-        return
-    message.ack()
+        time.sleep(redelivery_backoff(max(delivery_count(m.headers) for m in failed)))
+        for message in failed:
+            message.requeue()
+
+
+def on_event_message(message: Any, work: FeedWork, queue_emails: EmailQueue) -> None:
+    """A batch of one."""
+    on_event_messages([message], work, queue_emails)
+
+
+def _log_failure(message: Any) -> None:
+    previous = delivery_count(message.headers)
+    logger.exception("event %s failed (delivery %d)", message.properties.get("message_id"), previous + 1)
+
+
+class EventBatcher:
+    """Gathers the messages read off the connection in one go, then applies them as one batch.
+
+    `schedule` runs a callback a moment later on the worker's event loop (which meanwhile reads
+    what its sockets have, one message per turn): the batch is applied once a scheduled check
+    finds it has not grown since the last one, i.e. the connection had nothing more to give, or
+    as soon as it is full. A lone message waits one check (a millisecond). Without a loop
+    (`schedule` None) every message is its own batch.
+    """
+
+    def __init__(
+        self, work: FeedWork, queue_emails: EmailQueue, *, limit: int, schedule: Schedule | None
+    ) -> None:
+        self.work, self.queue_emails = work, queue_emails
+        self.limit, self.schedule = limit, schedule
+        self.pending: list[Any] = []
+        self._seen = 0
+        self._scheduled = False
+
+    def on_message(self, message: Any) -> None:
+        self.pending.append(message)
+        if self.schedule is None or len(self.pending) >= self.limit:
+            self.flush()
+        elif not self._scheduled:
+            self._scheduled = True
+            self._seen = len(self.pending)
+            self.schedule(self._check)
+
+    def _check(self) -> None:
+        if not self.pending:  # flushed meanwhile (it filled up)
+            self._scheduled = False
+            return
+        if len(self.pending) != self._seen:
+            self._seen = len(self.pending)
+            assert self.schedule is not None
+            self.schedule(self._check)
+            return
+        self._scheduled = False
+        self.flush()
+
+    def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        if batch:
+            on_event_messages(batch, self.work, self.queue_emails)

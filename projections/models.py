@@ -1,14 +1,14 @@
-"""Projection tables: the news feed, the projection's own view of follows/pages/posts, e-mail claims.
+"""Projection tables: the feed projection's own view of follows/pages/posts, e-mail claims.
 
-The feed handlers never read the core's tables: they keep what they need (accepted follows,
-page owners and block state, recent post ids) in `Feed*` tables built from the same events,
-so replaying the log (`rebuild_feed`) produces exactly the live feed.
+The home feeds themselves are Redis sorted sets (`projections.feed.store`). The feed handlers
+never read the core's tables: they keep what they need (accepted follows, page owners and
+block state, recent post ids) in `Feed*` tables built from the same events, so replaying the
+log (`rebuild_feed`) produces exactly the live feed.
 No foreign-key constraints: projections may lag behind or run ahead of the core's rows.
 """
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 
 
@@ -22,24 +22,6 @@ class AppliedEvent(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["consumer", "event_id"], name="applied_event_unique")]
-
-
-class FeedEntry(models.Model):
-    """One post in one user's feed (capped at FEED_MAX_ENTRIES newest per user).
-
-    The primary key (user, post) also serves the feed read: newest first is a backward scan.
-    """
-
-    pk = models.CompositePrimaryKey("user_id", "post_id")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
-    post = models.ForeignKey("posts.Post", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
-    page_id = models.BigIntegerField()
-    created_at = models.DateTimeField()
-
-    # No secondary index: fan-out inserts are the hot path, and removals go through the primary
-    # key with the page's audience (its followers and owner), which the projection knows.
 
 
 class FeedFollow(models.Model):

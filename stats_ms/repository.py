@@ -1,9 +1,12 @@
 """The DynamoDB side: table layout, exactly-once folding, reads. Only this module knows the keys.
 
 Layout (one *generation* of tables; a rebuild fills a fresh generation and switches to it):
-- `<prefix>page-stats-<gen>`: pk "PAGE#<id>"; sk "TOTAL" holds the current figures and the
-  owner; sk "DAY#<yyyy-mm-dd>" one UTC day's buckets (posts, likes, followers); sk
-  "REPLIES#<page id>" the replies another page wrote under this page's posts (added on read).
+- `<prefix>page-stats-<gen>`: pk "PAGE#<id>"; sk "TOTAL" holds the current figures, the
+  owner and the buckets of the page's latest UTC day (`day`, `day_posts`, `day_likes`,
+  `day_followers`); sk "DAY#<yyyy-mm-dd>#T" the buckets of an earlier day, moved out of TOTAL
+  when a newer day began; sk "DAY#<yyyy-mm-dd>" what events of an earlier day brought after
+  that (a day is the sum of its items); sk "REPLIES#<page id>" the replies another page wrote
+  under this page's posts (added on read).
   One Query of the page's partition, newest first ("TOTAL" > "REPLIES#" > "DAY#"), reads the
   whole answer. Each item stays small whatever the page's age: a write is charged by the
   size of the item it updates (1 KB per write unit on DynamoDB; on moto's server an update
@@ -27,9 +30,16 @@ pages' events may arrive in any order relative to each other.
 transaction deep-copies each table it touches once per item, so it slowed down with the
 table size and could not keep up with 100 events/s.)
 Hot pages: the events of one batch are summed per item, so a burst on one page costs one
-conditional update of its TOTAL (and one of its day, when the events count in the day's
-buckets) instead of one per event; distinct items are written in parallel. A day item sees
-the page's events of that day only, in log order, so its position check works the same way.
+conditional update of its TOTAL instead of one per event; distinct items are written in
+parallel. The current day's buckets ride on that same update (the write is conditional on
+TOTAL's `day` too), so a batch costs one write per page it touches, not two (bench/stats/
+RESULTS.md, 2026-12-06). When a page's first event of a new day arrives, the failed condition
+returns the old day's buckets: they are put into "DAY#<old day>#T" (absolute values, so a
+repeat after a crash writes the same) and TOTAL starts the new day, conditional on still
+holding the old one. An event of an earlier day than TOTAL's (late, or a batch that spans
+midnight) adds to "DAY#<its day>", an item that sees that day's late events only, in log
+order, so its position check works the same way; it is written before TOTAL, so a batch cut
+between the two writes is written again whole and each write drops what it has folded.
 """
 
 from __future__ import annotations
@@ -56,6 +66,8 @@ META_KEY = "tables"
 INITIAL_GENERATION = "g0"
 POSITION = "applied_position"
 DAY_PREFIX = "DAY#"
+MOVED_SUFFIX = "#T"  # a day's buckets moved out of TOTAL
+CURRENT_DAY = "day"
 REPLIES_PREFIX = "REPLIES#"
 TOTAL = "TOTAL"
 READ_MARGIN = 32  # items read beyond the day items wanted: TOTAL and the REPLIES# ones
@@ -256,17 +268,23 @@ class StatsRepository:
 
         async def write(item: _ItemWrite) -> None:
             async with limit:
-                await self._write_item(table, item)
+                if item.is_total:
+                    await self._write_total(table, item)
+                else:
+                    await self._write_item(table, item)
 
         await asyncio.gather(*(write(item) for item in writes))
+
+    async def _update(self, table: str, arguments: dict[str, Any]) -> None:
+        # botocore's own timeouts leave waiting for a pooled connection unbounded.
+        async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
+            await self._client.update_item(TableName=table, **arguments)
 
     async def _write_item(self, table: str, item: _ItemWrite) -> None:
         parts = item.parts
         while parts:
             try:
-                # botocore's own timeouts leave waiting for a pooled connection unbounded.
-                async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
-                    await self._client.update_item(TableName=table, **item.update(parts))
+                await self._update(table, item.update(parts))
                 return
             except ClientError as exc:
                 if _code(exc) != "ConditionalCheckFailedException":
@@ -275,6 +293,47 @@ class StatsRepository:
                 if applied is None:  # not returned by this endpoint: ask, the write stays conditional
                     applied = await self._applied_position(table, item.key)
                 parts = [part for part in parts if part[0] > applied]
+
+    async def _write_total(self, table: str, item: _ItemWrite) -> None:
+        """TOTAL and the current day's buckets in one write; a new day moves the old one out first."""
+        parts, day, rollover = item.parts, item.current_day, None
+        while parts:
+            try:
+                await self._update(table, item.update(parts, current_day=day, rollover_from=rollover))
+                return
+            except ClientError as exc:
+                if _code(exc) != "ConditionalCheckFailedException":
+                    raise
+                old = await self._failed_item(exc, table, item.key)
+            applied = int(old.get(POSITION, 0))
+            if any(part[0] <= applied for part in parts):  # already folded (a redelivery)
+                parts = [part for part in parts if part[0] > applied]
+                continue
+            held = old.get(CURRENT_DAY)
+            if day is None or held is None or held == day.isoformat():
+                raise RuntimeError(f"unexpected condition failure on {item.key}: {old}")
+            if held < day.isoformat():  # a new day: move the old one's buckets out of TOTAL
+                await self._put_moved_day(table, item.page_id, old)
+                rollover = held
+            else:  # TOTAL is on a later day: these buckets go to their day's own item
+                late = [part for part in parts if day in part[1].daily]
+                await self._write_item(table, _ItemWrite(item.page_id, None, day, late))
+                day = None
+
+    async def _failed_item(self, exc: ClientError, table: str, key: dict[str, str]) -> dict[str, Any]:
+        """The item a conditional write failed on (returned by the failure, or read)."""
+        item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+        if item is None:
+            response = await self._client.get_item(TableName=table, Key=key, ConsistentRead=True)
+            return dict(response.get("Item", {}))
+        return {name: _plain(value) for name, value in item.items()}
+
+    async def _put_moved_day(self, table: str, page_id: int, total: dict[str, Any]) -> None:
+        """Put TOTAL's buckets of its day into that day's own item (absolute: a repeat is harmless)."""
+        values = {name: int(total.get(f"day_{name}", 0)) for name in DAILY_COUNTERS}
+        sk = f"{DAY_PREFIX}{total[CURRENT_DAY]}{MOVED_SUFFIX}"
+        async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
+            await self._client.put_item(TableName=table, Item={"pk": _page_key(page_id), "sk": sk, **values})
 
     async def _applied_position(self, table: str, key: dict[str, str]) -> int:
         response = await self._client.get_item(TableName=table, Key=key, ConsistentRead=True)
@@ -296,13 +355,13 @@ class StatsRepository:
             int(i.get("replies", 0)) for i in items if i["sk"].startswith(REPLIES_PREFIX)
         )
         day_items = [i for i in items if i["sk"].startswith(DAY_PREFIX)]
-        return _page_stats(page_id, total, replies_from_others, _daily(day_items, days))
+        return _page_stats(page_id, total, replies_from_others, _daily(total, day_items, days))
 
     async def _page_items(self, table: str, page_id: int, days: int) -> list[dict[str, Any]]:
-        """TOTAL, the REPLIES# items, then the newest `days` DAY# items: one query as a rule.
+        """TOTAL, the REPLIES# items, then the DAY# items of the newest `days` days: one query as a rule.
 
         Newest first, in pages of `days` items and then some (the REPLIES# ones), stopping once
-        `days` day items are read: older days are never read.
+        past `days` days: older days are never read.
         """
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
@@ -315,8 +374,9 @@ class StatsRepository:
         while True:
             response = await self._client.query(**kwargs)
             items.extend(response.get("Items", []))
-            day_count = sum(1 for item in items if item["sk"].startswith(DAY_PREFIX))
-            if "LastEvaluatedKey" not in response or day_count >= days:
+            day_count = len({_day_of(item) for item in items if item["sk"].startswith(DAY_PREFIX)})
+            # One day more than wanted: the oldest wanted day's items (up to two) are all read.
+            if "LastEvaluatedKey" not in response or day_count > days:
                 return items
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
@@ -347,12 +407,29 @@ class _ItemWrite:
             sk = TOTAL
         return {"pk": _page_key(self.page_id), "sk": sk}
 
-    def update(self, parts: list[Part]) -> dict[str, Any]:
-        """The conditional UpdateItem arguments folding `parts` into this item."""
+    @property
+    def is_total(self) -> bool:
+        return self.day is None and self.via is None
+
+    @property
+    def current_day(self) -> date | None:
+        """For TOTAL: the latest day the parts count in (its buckets ride on TOTAL's write)."""
+        return max((day for _, delta in self.parts for day in delta.daily), default=None)
+
+    def update(
+        self, parts: list[Part], *, current_day: date | None = None, rollover_from: str | None = None
+    ) -> dict[str, Any]:
+        """The conditional UpdateItem arguments folding `parts` into this item.
+
+        For TOTAL with `current_day`, the parts' buckets of that day go to its day_* counters,
+        conditional on TOTAL holding that day (or none); with `rollover_from`, TOTAL must hold
+        that older day instead, and the counters start again from the parts' buckets.
+        """
         merged = merge_effects({self.page_id: delta} for _, delta in parts)[self.page_id]
         names = {"#pos": POSITION}
         values: dict[str, Any] = {":first": parts[0][0], ":last": parts[-1][0]}
         sets = ["#pos = :last"]
+        condition = "(attribute_not_exists(#pos) OR #pos < :first)"
         adds: dict[str, int]
         if self.day is not None:
             adds = merged.daily[self.day]
@@ -360,6 +437,19 @@ class _ItemWrite:
             adds = {"replies": merged.counters["replies"]}
         else:
             adds = _total_changes(merged, names, values, sets)
+            if current_day is not None:
+                buckets = merged.daily.get(current_day, dict.fromkeys(DAILY_COUNTERS, 0))
+                names["#day"], values[":day"] = CURRENT_DAY, current_day.isoformat()
+                sets.append("#day = :day")
+                if rollover_from is None:
+                    condition += " AND (attribute_not_exists(#day) OR #day = :day)"
+                    adds.update({f"day_{name}": amount for name, amount in buckets.items()})
+                else:
+                    condition += " AND #day = :held"
+                    values[":held"] = rollover_from
+                    for name, amount in buckets.items():
+                        names[f"#d_{name}"], values[f":d_{name}"] = f"day_{name}", amount
+                        sets.append(f"#d_{name} = :d_{name}")
         # Only what changes is named: moto's server parses and walks the whole expression on
         # every update (its cost grows with the clauses), and an ADD of 0 is a no-op anyway.
         adds = {name: amount for name, amount in adds.items() if amount}
@@ -371,7 +461,7 @@ class _ItemWrite:
         return {
             "Key": self.key,
             "UpdateExpression": expression,
-            "ConditionExpression": "attribute_not_exists(#pos) OR #pos < :first",
+            "ConditionExpression": condition,
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -396,14 +486,25 @@ def _total_changes(
 
 
 def _item_writes(events: Sequence[FoldedEvent]) -> list[_ItemWrite]:
-    """Group a batch by item (each page's TOTAL, REPLIES# and DAY# items), parts in log order."""
+    """Group a batch by item (each page's TOTAL, REPLIES# and DAY# items), parts in log order.
+
+    A page's buckets of the latest day in the batch go with its TOTAL; only those of earlier
+    days (a batch that spans midnight) get DAY# items of their own here.
+    """
     unique = sorted({e.event_id: e for e in events}.values(), key=lambda e: e.position)
     writes: dict[tuple[int, int | None, date | None], _ItemWrite] = {}
+    key: tuple[int, int | None, date | None]
     for event in unique:
         for page_id, delta in event.effects.items():
-            keys = [(page_id, delta.via, None), *((page_id, None, day) for day in delta.daily)]
-            for key in keys:
-                writes.setdefault(key, _ItemWrite(*key, [])).parts.append((event.position, delta))
+            key = (page_id, delta.via, None)
+            writes.setdefault(key, _ItemWrite(*key, [])).parts.append((event.position, delta))
+    for total in [w for w in writes.values() if w.is_total]:
+        latest = total.current_day
+        for position, delta in total.parts:
+            for day in delta.daily:
+                if day != latest:
+                    key = (total.page_id, None, day)
+                    writes.setdefault(key, _ItemWrite(*key, [])).parts.append((position, delta))
     return list(writes.values())
 
 
@@ -425,16 +526,36 @@ def _number(item: dict[str, Any], name: str) -> int:
     return max(0, int(value))
 
 
-def _daily(day_items: list[dict[str, Any]], days: int) -> list[DailyStats]:
-    """The newest `days` daily buckets, oldest first."""
-    newest = sorted(day_items, key=lambda item: str(item["sk"]))[-days:]
+def _day_of(item: dict[str, Any]) -> str:
+    return str(item["sk"]).removeprefix(DAY_PREFIX).removesuffix(MOVED_SUFFIX)
+
+
+def _daily(total: dict[str, Any], day_items: list[dict[str, Any]], days: int) -> list[DailyStats]:
+    """The newest `days` daily buckets, oldest first: each day the sum of its items."""
+    sums: dict[str, dict[str, int]] = {}
+    for item in day_items:
+        bucket = sums.setdefault(_day_of(item), dict.fromkeys(DAILY_COUNTERS, 0))
+        for counter in DAILY_COUNTERS:
+            bucket[counter] += int(item.get(counter, 0))
+    if CURRENT_DAY in total:
+        bucket = sums.setdefault(str(total[CURRENT_DAY]), dict.fromkeys(DAILY_COUNTERS, 0))
+        for counter in DAILY_COUNTERS:
+            bucket[counter] += int(total.get(f"day_{counter}", 0))
     return [
-        DailyStats(
-            date=date.fromisoformat(item["sk"].removeprefix(DAY_PREFIX)),
-            **{counter: _number(item, counter) for counter in DAILY_COUNTERS},
-        )
-        for item in newest
+        DailyStats(date=date.fromisoformat(day), **{c: max(0, n) for c, n in sums[day].items()})
+        for day in sorted(sums)[-days:]
     ]
+
+
+def _plain(value: dict[str, Any]) -> Any:
+    """A low-level attribute value ({"N": "3"}, {"S": "x"}, ...) as a plain value."""
+    if "N" in value:
+        return Decimal(value["N"])
+    if "S" in value:
+        return value["S"]
+    if "BOOL" in value:
+        return value["BOOL"]
+    return value
 
 
 def _page_stats(

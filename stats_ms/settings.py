@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     events_queue_stats: str = "stats.events"
     stats_prefetch: int = Field(default=200, gt=0, le=10000)
     # Under load a batch starts at least this long after the previous one (sooner when full).
-    stats_batch_interval_seconds: float = Field(default=0.2, ge=0, le=10)
+    stats_batch_interval_seconds: float = Field(default=0.1, ge=0, le=10)
 
     jwt_public_key: str = ""
     jwt_public_key_file: Path = Path("var/keys/jwt_public.pem")

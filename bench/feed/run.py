@@ -2,10 +2,10 @@
 
     .venv/bin/python -m bench.feed.run [--keep] [--skip-dataset]
 
-Uses its own database (`innotter_bench`, or `BENCH_POSTGRES_DB`) and its own broker names (deleted
-at the end).
+Uses its own database (`innotter_bench`, or `BENCH_POSTGRES_DB`; its feeds in Redis at REDIS_URL)
+and its own broker names (deleted at the end).
 Dataset: 10,000 users each with one page, each following 500 pages; 1,000,000 posts skewed
-over pages (page = N * u^3, a Zipf-like head); feeds built for every user (~800 entries);
+over pages (page = N * u^3, a Zipf-like head); feeds built in Redis for every user (~800 entries);
 plus 1,000 "light" users following 20 pages each, for the flatness comparison.
 """
 
@@ -112,25 +112,22 @@ INSERT INTO projections_feedpost (post_id, page_id, created_at, deleted)
 SELECT id, page_id, created_at, false FROM posts_post;
 """
 
+# Every user's home feed, as the fan-out would have built it: for the 10,000 heavy users the
+# newest 16,000 posts of the pages they follow (~800 each), for the light users the newest 800
+# posts of their 20 pages. Written to Redis (one sorted set per user), capped at 800.
 FEEDS_SQL = f"""
-SET maintenance_work_mem = '512MB';
-SET work_mem = '256MB';
-ALTER TABLE projections_feedentry DROP CONSTRAINT IF EXISTS projections_feedentry_pkey;
-INSERT INTO projections_feedentry (user_id, post_id, page_id, created_at)
-SELECT f.follower_id, p.id, p.page_id, p.created_at
+SELECT f.follower_id, array_agg(p.id)
 FROM posts_post AS p JOIN pages_follow AS f ON f.page_id = p.page_id
-WHERE p.id > {POSTS - FEED_WINDOW} AND f.follower_id <= {USERS};
-INSERT INTO projections_feedentry (user_id, post_id, page_id, created_at)
-SELECT user_id, id, page_id, created_at FROM (
-    SELECT f.follower_id AS user_id, p.id, p.page_id, p.created_at,
-           row_number() OVER (PARTITION BY f.follower_id ORDER BY p.id DESC) AS n
+WHERE p.id > {POSTS - FEED_WINDOW} AND f.follower_id <= {USERS}
+GROUP BY f.follower_id
+UNION ALL
+SELECT user_id, (array_agg(id ORDER BY id DESC))[1:800] FROM (
+    SELECT f.follower_id AS user_id, p.id
     FROM pages_follow AS f
     CROSS JOIN LATERAL (
-        SELECT id, page_id, created_at FROM posts_post WHERE page_id = f.page_id
-        ORDER BY id DESC LIMIT 800) AS p
-    WHERE f.follower_id BETWEEN {USERS + 1} AND {USERS + LIGHT_USERS}) AS ranked
-WHERE n <= 800;
-ALTER TABLE projections_feedentry ADD CONSTRAINT projections_feedentry_pkey PRIMARY KEY (user_id, post_id);
+        SELECT id FROM posts_post WHERE page_id = f.page_id ORDER BY id DESC LIMIT 800) AS p
+    WHERE f.follower_id BETWEEN {USERS + 1} AND {USERS + LIGHT_USERS}) AS followed
+GROUP BY user_id
 """
 
 
@@ -144,8 +141,25 @@ def build_dataset() -> None:
 
 
 def build_feeds() -> None:
+    """Every user's feed into Redis (the feeds of this database are replaced)."""
+    import psycopg
+    from django.conf import settings
+
+    from events.management.config import conninfo_from_settings
+    from projections.feed import store
+
     started = time.perf_counter()
-    psql(FEEDS_SQL)
+    store.clear()
+    pipe = store.redis_client().pipeline(transaction=False)
+    with psycopg.connect(conninfo_from_settings()) as conn, conn.cursor(name="feeds") as cursor:
+        cursor.execute(FEEDS_SQL)
+        for user_id, post_ids in cursor:
+            key = store.feed_key(user_id)
+            pipe.zadd(key, {str(p): p for p in post_ids})
+            pipe.zremrangebyrank(key, 0, -settings.FEED_MAX_ENTRIES - 1)
+            if len(pipe) >= 200:
+                pipe.execute()
+    pipe.execute()
     psql("VACUUM ANALYZE")
     log(f"feeds built in {time.perf_counter() - started:.0f}s")
 
@@ -212,6 +226,7 @@ def fanout_throughput(posts: int = 100) -> dict[str, float]:
     """Celery fan-out tasks of `posts` new posts to 1,000 followers each (the worker runs 2 processes)."""
     from django.db import connection
 
+    from projections.feed import store
     from projections.tasks import feed_fanout
 
     with connection.cursor() as cursor:
@@ -227,15 +242,11 @@ def fanout_throughput(posts: int = 100) -> dict[str, float]:
     for post_id in post_ids:
         feed_fanout.apply_async(args=(post_id, CELEBRITY_PAGE, now, users))
     expected = posts * len(users)
+    first_feed = store.feed_key(users[0])
     while True:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                # One task inserts its whole chunk in one statement: its first user stands for all.
-                "SELECT count(*) * %s FROM projections_feedentry WHERE user_id = %s AND post_id = ANY(%s)",
-                [len(users), users[0], post_ids],
-            )
-            done = cursor.fetchone()[0]
-        if done >= expected:
+        # One task writes its whole chunk in one script call: its first user stands for all.
+        scores = store.redis_client().zmscore(first_feed, [str(p) for p in post_ids])
+        if sum(score is not None for score in scores) * len(users) >= expected:
             break
         time.sleep(0.05)
     seconds = time.perf_counter() - started
@@ -245,10 +256,9 @@ def fanout_throughput(posts: int = 100) -> dict[str, float]:
 def e2e_lag(base: str, seconds: float = 15, rate: float = 20) -> dict[str, float]:
     """POST posts to the 1,000-follower page at `rate`/s; time until each is in all 1,001 feeds."""
     import httpx
-    import psycopg
 
     from core_app.common.auth.tokens import issue_access_token
-    from events.management.config import conninfo_from_settings
+    from projections.feed import store
 
     token = issue_access_token(user_id=CELEBRITY_USER, role="user")[0]
     posted: dict[int, float] = {}
@@ -256,21 +266,23 @@ def e2e_lag(base: str, seconds: float = 15, rate: float = 20) -> dict[str, float
     stop = threading.Event()
 
     def watch() -> None:
-        with psycopg.connect(conninfo_from_settings(), autocommit=True) as conn:
-            while not (stop.is_set() and len(seen) == len(posted)):
-                pending = [p for p in posted if p not in seen]
-                if pending:
-                    rows = conn.execute(
-                        # Each fan-out chunk (1..1000, then the owner) is one INSERT statement,
-                        # so a chunk's first user stands for the whole chunk.
-                        "SELECT post_id FROM projections_feedentry WHERE user_id = ANY(%s)"
-                        " AND post_id = ANY(%s) GROUP BY post_id HAVING count(*) = 2",
-                        [[1, CELEBRITY_USER], pending],
-                    ).fetchall()
-                    now = time.perf_counter()
-                    for (post_id,) in rows:
+        client = store.redis_client()
+        # Each fan-out chunk (1..1000, then the owner) is one script call, atomic in Redis,
+        # so a chunk's first user stands for the whole chunk.
+        feeds = [store.feed_key(1), store.feed_key(CELEBRITY_USER)]
+        while not (stop.is_set() and len(seen) == len(posted)):
+            pending = [p for p in list(posted) if p not in seen]
+            if pending:
+                members = [str(p) for p in pending]
+                pipe = client.pipeline(transaction=False)
+                for feed in feeds:
+                    pipe.zmscore(feed, members)
+                first, owner = pipe.execute()
+                now = time.perf_counter()
+                for post_id, a, b in zip(pending, first, owner, strict=True):
+                    if a is not None and b is not None:
                         seen[post_id] = now
-                time.sleep(0.005)
+            time.sleep(0.005)
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
@@ -325,6 +337,9 @@ def main() -> None:
     parser.add_argument("--read-seconds", type=float, default=20)
     parser.add_argument("--lag-seconds", type=float, default=15, help="how long posts are written")
     parser.add_argument(
+        "--lag-rates", default="20", help="comma-separated post rates (posts/s) of the lag runs, one run each"
+    )
+    parser.add_argument(
         "--only",
         default="relay,read,fanout,lag",
         help="comma-separated parts to run (relay, read, fanout, lag); default: all",
@@ -333,9 +348,9 @@ def main() -> None:
     parts = set(args.only.split(","))
     if not args.skip_dataset:
         build_dataset()
+    setup_django()
     if not args.skip_feeds:
         build_feeds()
-    setup_django()
     from django.conf import settings
 
     from bench.relay.run import measure as measure_relay
@@ -396,9 +411,11 @@ def main() -> None:
             results["fanout"] = fanout_throughput()
             log(f"{results['fanout']}")
         if "lag" in parts:
-            log("end-to-end lag")
-            results["e2e_lag"] = e2e_lag(base, seconds=args.lag_seconds)
-            log(f"{results['e2e_lag']}")
+            for rate in [float(r) for r in args.lag_rates.split(",")]:
+                log(f"end-to-end lag at {rate:g} posts/s")
+                name = "e2e_lag" if rate == 20 else f"e2e_lag_{rate:g}"
+                results[name] = e2e_lag(base, seconds=args.lag_seconds, rate=rate)
+                log(f"{results[name]}")
     finally:
         for process in processes:
             process.terminate()

@@ -10,8 +10,9 @@
    record when each write's figure first shows in the API. Reported: p50/p95/p99/max.
 
 Everything runs on this machine: PostgreSQL (its own database, migrated here), RabbitMQ
-(unique names, deleted afterwards), moto's DynamoDB server, uvicorn; results go to
-bench/stats/RESULTS.md.
+(RABBITMQ_URL; unique names, deleted afterwards), moto's DynamoDB server, uvicorn; results
+are printed with the CPU seconds each process spent, and appended to bench/stats/RESULTS.md
+as a dated section.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ import django  # noqa: E402
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
 
-RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
+RABBITMQ_URL = os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672/"
 RESULTS = Path(__file__).with_name("RESULTS.md")
 POLL_SECONDS = 0.05  # each watched page is asked for at most this often
 
@@ -290,17 +291,28 @@ def main() -> None:
         processes.append(spawn([python, "manage.py", "run_relay"], env, logs / "relay.log"))
         api_url = f"http://127.0.0.1:{api_port}"
         wait_for(lambda: _answers(f"{api_url}/health"), what="stats API start")
-        lags = {
-            int(pages): write_lag(args.rate, args.seconds, api_url, int(pages), args.watched)
-            for pages in args.pages.split(",")
-        }
+        names = ["moto", "api", "consumer", "relay"]
+        lags, cpu = {}, {}
+        for pages in args.pages.split(","):
+            before = {n: process_cpu(p.pid) for n, p in zip(names, processes, strict=True)}
+            before["writer"] = time.process_time()
+            lags[int(pages)] = write_lag(args.rate, args.seconds, api_url, int(pages), args.watched)
+            after = {n: process_cpu(p.pid) for n, p in zip(names, processes, strict=True)}
+            after["writer"] = time.process_time()
+            cpu[int(pages)] = {n: after[n] - before[n] for n in after}
     finally:
         for process in reversed(processes):
             process.terminate()
             process.wait(20)
         asyncio.run(delete_topology(RABBITMQ_URL, topology))
     print(f"process logs: {logs}")
-    report(args, throughput, lags)
+    report(args, throughput, lags, cpu)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _answers(url: str) -> bool:
@@ -329,19 +341,27 @@ def _lag_line(pages: int, measured: Measured) -> str:
     )
 
 
-def report(args, throughput: dict[int, float], lags: dict[int, Measured]) -> None:
+def _cpu_line(pages: int, seconds: dict[str, float], writes: int) -> str:
+    per = " | ".join(
+        f"{seconds[n] / writes * 1000:.2f}" for n in ("moto", "consumer", "relay", "api", "writer")
+    )
+    return f"| {pages} | {per} |"
+
+
+def report(args, throughput: dict[int, float], lags: dict[int, Measured], cpu: dict[int, dict]) -> None:
     expected = int(args.rate * args.seconds)
     lines = [
-        "# Statistics benchmark",
         "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({os.cpu_count()} CPUs, "
+        f"## Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"On {platform.node()} ({os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f} at the end); "
         "DynamoDB is moto's server, "
         "PostgreSQL and RabbitMQ are the local servers. Command: "
         f"`.venv/bin/python bench/stats/bench_stats.py --seconds {args.seconds:g} --rate {args.rate} "
         f"--backlog {args.backlog} --pages {args.pages} --watched {args.watched}`.",
         "",
-        "## Fold throughput (a backlog drained by the consumer)",
+        "### Fold throughput (a backlog drained by the consumer)",
         "",
         "| likes in the backlog | spread over pages | seconds | events folded per second |",
         "|---|---|---|---|",
@@ -351,13 +371,13 @@ def report(args, throughput: dict[int, float], lags: dict[int, Measured]) -> Non
         ),
         "",
         "A batch (up to `STATS_PREFETCH` = 200 events; the consumer keeps two batches unacked, so a",
-        "backlog is folded in full batches) costs two conditional UpdateItems per page it touches (the",
-        "page's figures and its day), whatever the number of events, so the rate depends on how many",
-        "pages a batch touches. moto's server spends ~2-4 ms of CPU on such an update on this machine",
-        "and works on one at a time (its threads share one interpreter lock), which bounds the spread",
-        "cases; DynamoDB runs a batch's writes in parallel (16 at once).",
+        "backlog is folded in full batches) costs one conditional UpdateItem per page it touches (the",
+        "page's figures, with its day's buckets), whatever the number of events, so the rate depends",
+        "on how many pages a batch touches. moto's server spends ~2-4 ms of CPU on such an update on",
+        "this machine and works on one at a time (its threads share one interpreter lock), which",
+        "bounds the spread cases; DynamoDB runs a batch's writes in parallel (16 at once).",
         "",
-        f"## Lag from a write in the core to its figure in the API, at {args.rate} writes/s",
+        f"### Lag from a write in the core to its figure in the API, at {args.rate} writes/s",
         "",
         f"- each run: {expected} `post_create` calls over {args.seconds:g} s, round robin on the pages; "
         f"the figures of {args.watched} pages are polled (every {POLL_SECONDS * 1000:.0f} ms)",
@@ -372,8 +392,15 @@ def report(args, throughput: dict[int, float], lags: dict[int, Measured]) -> Non
         "- measured from the service call's return (commit) to the arrival of the first API answer",
         "  showing it, so a figure includes up to one poll interval plus one request.",
         "",
+        "CPU milliseconds per write during each lag run (the API's share is the pollers' reads):",
+        "",
+        "| pages written | moto | consumer | relay | stats API | writer (core services) |",
+        "|---|---|---|---|---|---|",
+        *(_cpu_line(pages, seconds, expected) for pages, seconds in cpu.items()),
+        "",
     ]
-    RESULTS.write_text("\n".join(lines))
+    with RESULTS.open("a") as results:
+        results.write("\n".join(lines))
     print("\n".join(lines))
 
 

@@ -413,6 +413,27 @@ def ensure_database(cfg: Config) -> None:
             say(f"created database {cfg.db_name}")
 
 
+REDIS_START = [
+    "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "{port}",
+    "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log",
+]  # fmt: skip
+
+
+def ensure_redis(cfg: Config) -> None:
+    """Start the local Redis (the home feeds) if REDIS_URL points here and it is installed but stopped."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(cfg.child_env().get("REDIS_URL") or "redis://127.0.0.1:6379/0")
+    host, port = url.hostname or "127.0.0.1", url.port or 6379
+    if host not in ("127.0.0.1", "localhost") or not port_free(port) or shutil.which("redis-server") is None:
+        return
+    say("starting Redis")
+    subprocess.run([arg.format(port=port) for arg in REDIS_START], check=False)
+    deadline = time.monotonic() + 30
+    while port_free(port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def run_phase(cfg: Config, steps: list[tuple[str, list[str]]]) -> None:
     """Run the steps side by side, each logging to var/log/setup-<name>.log; fail if any fails."""
     started = []
@@ -490,6 +511,7 @@ def start_stack(cfg: Config) -> dict[str, Running]:
     running: dict[str, Running] = {}
     try:
         running[AWS.name] = start_service(cfg, AWS)
+        ensure_redis(cfg)
         ensure_database(cfg)
         for phase in setup_phases(cfg):
             for name in sorted(skipped & {name for name, _ in phase}):

@@ -1,11 +1,10 @@
 """The news-feed read: projection rows + read-time-merged pages, visibility re-checked, fixed queries.
 
-A page of the feed costs two queries, whatever the number of follows:
+A page of the feed costs two queries and one Redis command, whatever the number of follows:
 
-1. *Candidates*: the newest ids below the cursor from the caller's projection rows (a backward
-   scan of the `(user, post)` primary key that stops after the window: no join, no sort)
-   united with the newest posts of followed pages that are merged at read time instead of
-   fanned out.
+1. *Candidates*: the newest ids below the cursor in the caller's home feed (a Redis sorted
+   set, `projections.feed.store`) united with the newest posts of followed pages that are
+   merged at read time instead of fanned out.
 2. *Posts*: the candidates the caller may still read, with their pages, in one query that
    re-checks visibility and the follow itself, so a blocked page, a deleted post or an
    unfollowed page never shows even before the projection has caught up.
@@ -30,6 +29,7 @@ from core_app.pages.models import FollowStatus, Page
 from core_app.pages.visibility import blocked_page_sql
 from core_app.posts.models import Post
 from core_app.users.models import User
+from projections.feed import store as feed_store
 
 WINDOW_FACTOR = 2  # candidates per round in the first round: (limit + 1) x this
 MAX_ROUNDS = 3  # each further round looks at a window WIDEN times wider
@@ -42,39 +42,9 @@ class FeedSlice:
     next_before: int | None
 
 
-# The candidates of one page, as plain SQL: this runs on every feed read and is two index
-# scans, so building it through the ORM (a union with subqueries) would cost more than running it.
-# The merged half only needs the follow (or ownership); visibility is re-checked with the posts.
-CANDIDATES_SQL = """
-    (SELECT post_id FROM projections_feedentry
-     WHERE user_id = %(viewer)s AND post_id < %(before)s
-     ORDER BY post_id DESC LIMIT %(count)s)
-    UNION
-    (SELECT post.id FROM posts_post AS post
-     JOIN pages_page AS page ON page.id = post.page_id
-     WHERE post.page_id IN (SELECT page_id FROM projections_feedpage WHERE read_time_merge)
-       AND post.id < %(before)s
-       AND (page.owner_id = %(viewer)s OR EXISTS (
-            SELECT 1 FROM pages_follow AS follow
-            WHERE follow.page_id = post.page_id AND follow.follower_id = %(viewer)s
-              AND follow.status = %(accepted)s))
-     ORDER BY post.id DESC LIMIT %(count)s)
-    ORDER BY 1 DESC LIMIT %(count)s
-"""
-NO_CURSOR = 2**63 - 1
-
-
 def feed_candidate_ids(*, viewer: User, before: int | None, count: int) -> list[int]:
     """Up to `count` newest ids below `before` from the projection and the merged pages (unchecked)."""
-    params: dict[str, int | str] = {
-        "viewer": viewer.pk,
-        "before": NO_CURSOR if before is None else before,
-        "count": count,
-        "accepted": str(FollowStatus.ACCEPTED),
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(CANDIDATES_SQL, params)
-        return [row[0] for row in cursor.fetchall()]
+    return feed_store.feed_candidate_ids(viewer.pk, before=before, count=count)
 
 
 POST = Columns.of(Post)

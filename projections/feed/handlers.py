@@ -2,8 +2,9 @@
 
 They read only the projection's own tables (FeedFollow, FeedPage, FeedPost), never the core's,
 so the projection is a pure function of the log: `rebuild_feed` replays it and gets the live
-feed. Every statement is idempotent, and `apply_feed_event` records the event in the same
-transaction, so a redelivered event changes nothing.
+feed. `apply_feed_event` records the event in the transaction of those tables' changes, and
+every write to the home feeds (Redis, `store`) is idempotent, so a redelivered event changes
+nothing, even one whose transaction rolled back after its feed writes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q
 
 from events.consumer import chunked
@@ -37,6 +39,13 @@ from projections.models import FeedFollow, FeedPage, FeedPost
 from projections.tracking import apply_once
 
 CONSUMER = "feed"
+# One array rather than a row per follower: the ORM's rows cost ~3 ms per 1,000 followers.
+FOLLOWERS_SQL = "SELECT ARRAY(SELECT user_id FROM projections_feedfollow WHERE page_id = %s LIMIT %s)"
+RECORD_POST_SQL = """
+    INSERT INTO projections_feedpost (post_id, page_id, created_at, deleted)
+    VALUES (%s, %s, %s, false)
+    ON CONFLICT (post_id) DO NOTHING
+"""
 
 
 def _page(page_id: int, owner_id: int) -> FeedPage:
@@ -63,27 +72,32 @@ def on_page_created(event: PageCreated, envelope: EventEnvelope, work: FeedWork)
 
 
 def on_post_created(event: PostCreated, envelope: EventEnvelope, work: FeedWork) -> None:
-    """Fan the post out to the followers and the owner, in chunks; big pages merge at read time."""
+    """Fan the post out to the owner and the followers; big pages merge at read time.
+
+    The owner and the first chunk of followers are written at once, the other chunks as
+    separate work: a page of up to FEED_FANOUT_CHUNK followers reaches every feed with the
+    event itself, without a task's round trip through the broker and the worker's pool.
+    """
     post = PostRef(post_id=event.post_id, page_id=event.page_id, created_at=envelope.occurred_at)
-    FeedPost.objects.get_or_create(
-        post_id=post.post_id, defaults={"page_id": post.page_id, "created_at": post.created_at}
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(RECORD_POST_SQL, [post.post_id, post.page_id, post.created_at])
     page = _page(event.page_id, event.page_owner_id)
     if not page.visible or page.read_time_merge:
         return
     limit = settings.FEED_FANOUT_MAX_FOLLOWERS
-    follows = FeedFollow.objects.filter(page_id=page.page_id).values_list("user_id", flat=True)
-    follower_ids = list(follows[: limit + 1])  # one read decides the size and gives the audience
+    with connection.cursor() as cursor:  # one read decides the size and gives the audience
+        cursor.execute(FOLLOWERS_SQL, [page.page_id, limit + 1])
+        follower_ids: list[int] = cursor.fetchone()[0]
     if len(follower_ids) > limit:
         # Too many followers to copy the post into every feed: readers merge this page's
         # posts at read time from now on (the flag stays, so the read side is complete).
         FeedPage.objects.filter(page_id=page.page_id).update(read_time_merge=True)
         return
-    # The owner's row goes in at once; followers in whole chunks (no one-row tail task),
-    # sorted so the chunks come out the same on every replay.
-    store.fanout_to(post, [page.owner_id])
+    # Sorted, so the chunks come out the same on every replay.
     followers = sorted(set(follower_ids) - {page.owner_id})
-    for chunk in chunked(followers, settings.FEED_FANOUT_CHUNK):
+    chunks = list(chunked(followers, settings.FEED_FANOUT_CHUNK)) or [[]]
+    store.fanout_to(post, [page.owner_id, *chunks[0]])
+    for chunk in chunks[1:]:
         work.fanout(post, chunk)
 
 

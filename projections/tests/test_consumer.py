@@ -7,8 +7,9 @@ import pytest
 from events.consumer import PoisonMessageError, chunked, decode_event, delivery_count, redelivery_backoff
 from events.contracts import PageCreated, PostCreated
 from projections import consumer, tasks
+from projections.feed import store
 from projections.feed.work import InlineFeedWork
-from projections.models import AppliedEvent, FeedEntry
+from projections.models import AppliedEvent
 from projections.tests.conftest import envelope_of
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +41,7 @@ def test_process_event_applies_feed_and_plans_email_once() -> None:
     queue_emails = mock.Mock()
     consumer.process_event(body, InlineFeedWork(), queue_emails)
     consumer.process_event(body, InlineFeedWork(), queue_emails)
-    assert list(FeedEntry.objects.values_list("user_id", "post_id")) == [(1, 7)]
+    assert store.all_feeds() == {1: [7]}
     assert sorted(AppliedEvent.objects.values_list("consumer", flat=True)) == ["email", "feed"]
     queue_emails.assert_not_called()  # no follower wants e-mail here
 
@@ -104,7 +105,7 @@ def test_tasks_are_idempotent_when_run_twice() -> None:
     for _ in range(2):
         tasks.feed_fanout.run(7, 3, BASE_TIME.isoformat(), [1, 2])
         tasks.feed_backfill.run(3, [6])
-    assert sorted(FeedEntry.objects.values_list("user_id", flat=True)) == [1, 2, 6]
+    assert store.all_feeds() == {1: [7], 2: [7], 6: [7]}
 
 
 def test_unblock_task_calls_the_pages_service() -> None:
@@ -124,3 +125,150 @@ def test_send_post_emails_retries_only_unsent_users() -> None:
         tasks.send_post_emails.run(7, [4, 5])
     send.assert_called_once_with(7, [4, 5])
     assert retry.call_args.kwargs["args"] == (7, [5])
+
+
+# --- batches -------------------------------------------------------------------------------------
+
+PAGE_CREATED = PageCreated(page_id=3, owner_id=1, uuid="abc", name="n", is_private=False, tags=[])
+
+
+def other_post(post_id: int) -> PostCreated:
+    return POST.model_copy(update={"post_id": post_id})
+
+
+def projection_state() -> tuple:
+    return store.all_feeds(), sorted(AppliedEvent.objects.values_list("consumer", "event_id"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_commits_once_and_is_acked_after_the_commit() -> None:
+    from django.db import connection
+
+    messages = [message(body_of(p)) for p in (PAGE_CREATED, POST, other_post(8))]
+    for msg in messages:  # acked only once the batch's transaction is over
+        msg.ack.side_effect = lambda: assert_outside_transaction(connection)
+    with mock.patch.object(connection, "commit", wraps=connection.commit) as commit:
+        consumer.on_event_messages(messages, InlineFeedWork(), mock.Mock())
+    commit.assert_called_once_with()
+    for msg in messages:
+        msg.ack.assert_called_once_with()
+    assert store.all_feeds() == {1: [8, 7]}
+
+
+def assert_outside_transaction(connection) -> None:
+    assert not connection.in_atomic_block
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_redelivered_batch_changes_nothing_and_is_acked_again() -> None:
+    bodies = [body_of(p) for p in (PAGE_CREATED, POST, other_post(8))]
+    queue_emails = mock.Mock()
+    consumer.on_event_messages([message(b) for b in bodies], InlineFeedWork(), queue_emails)
+    before = projection_state()
+    again = [message(b) for b in bodies]
+    consumer.on_event_messages(again, InlineFeedWork(), queue_emails)
+    assert projection_state() == before
+    assert all(m.ack.call_count == 1 for m in again)
+    queue_emails.assert_not_called()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_poison_message_does_not_cost_the_rest_of_its_batch() -> None:
+    good, poison, later = message(body_of(POST)), message(b'{"type": 1}'), message(body_of(other_post(8)))
+    consumer.on_event_messages([good, poison, later], InlineFeedWork(), mock.Mock())
+    poison.reject.assert_called_once_with(requeue=False)
+    poison.ack.assert_not_called()
+    good.ack.assert_called_once_with()
+    later.ack.assert_called_once_with()
+    assert store.all_feeds() == {1: [8, 7]}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_event_rolls_back_alone_and_is_handed_back() -> None:
+    from projections.feed import handlers
+
+    real = handlers.on_post_created
+
+    def explode_on_seven(event, envelope, work) -> None:
+        real(event, envelope, work)  # its effects are written, then rolled back with its savepoint
+        if event.post_id == 7:
+            raise RuntimeError("boom")
+
+    messages = [message(body_of(p), headers={"x-delivery-count": 1}) for p in (POST, other_post(8))]
+    with (
+        mock.patch.dict(handlers.HANDLERS, {"post.created": explode_on_seven}),
+        mock.patch.object(consumer.time, "sleep") as sleep,
+    ):
+        consumer.on_event_messages(messages, InlineFeedWork(), mock.Mock())
+    failed, applied = messages
+    failed.requeue.assert_called_once_with()
+    failed.ack.assert_not_called()
+    applied.ack.assert_called_once_with()
+    sleep.assert_called_once_with(redelivery_backoff(1))
+    from projections.models import FeedPost
+
+    assert list(FeedPost.objects.values_list("post_id", flat=True)) == [8]  # 7's row rolled back
+    assert AppliedEvent.objects.filter(consumer="feed").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_when_the_batch_cannot_commit_every_message_but_poison_is_handed_back() -> None:
+    from django.db import OperationalError
+
+    good, poison = message(body_of(POST)), message(b"{not json")
+    with (
+        mock.patch.object(consumer.transaction, "atomic", side_effect=OperationalError("gone")),
+        mock.patch.object(consumer.time, "sleep"),
+    ):
+        consumer.on_event_messages([good, poison], InlineFeedWork(), mock.Mock())
+    good.requeue.assert_called_once_with()
+    good.ack.assert_not_called()
+    assert not AppliedEvent.objects.exists()
+
+
+class Loop:
+    """The worker's event loop, reduced to what the batcher uses: callbacks run in order."""
+
+    def __init__(self) -> None:
+        self.ready: list = []
+
+    def call_soon(self, callback) -> None:
+        self.ready.append(callback)
+
+    def run_ready(self) -> None:
+        ready, self.ready = self.ready, []
+        for callback in ready:
+            callback()
+
+
+def test_batcher_flushes_what_was_read_in_one_go() -> None:
+    loop, flushed = Loop(), []
+    batcher = consumer.EventBatcher(mock.Mock(), mock.Mock(), limit=10, schedule=loop.call_soon)
+    with mock.patch.object(consumer, "on_event_messages", side_effect=lambda b, *_: flushed.append(b)):
+        batcher.on_message("m1")
+        batcher.on_message("m2")  # read in the same turn of the loop
+        loop.run_ready()  # the batch grew since the check was scheduled: wait one more turn
+        assert flushed == []
+        batcher.on_message("m3")
+        loop.run_ready()
+        assert flushed == []
+        loop.run_ready()  # nothing more was read: flush
+        assert flushed == [["m1", "m2", "m3"]]
+        batcher.on_message("m4")  # a lone message later is applied on the next turn
+        loop.run_ready()
+        assert flushed == [["m1", "m2", "m3"], ["m4"]]
+
+
+def test_batcher_flushes_a_full_batch_at_once_and_without_a_loop_each_message() -> None:
+    loop, flushed = Loop(), []
+    with mock.patch.object(consumer, "on_event_messages", side_effect=lambda b, *_: flushed.append(b)):
+        batcher = consumer.EventBatcher(mock.Mock(), mock.Mock(), limit=2, schedule=loop.call_soon)
+        for m in ("m1", "m2", "m3"):
+            batcher.on_message(m)
+        assert flushed == [["m1", "m2"]]
+        loop.run_ready()
+        loop.run_ready()
+        assert flushed == [["m1", "m2"], ["m3"]]
+        unbatched = consumer.EventBatcher(mock.Mock(), mock.Mock(), limit=50, schedule=None)
+        unbatched.on_message("m4")
+        assert flushed[-1] == ["m4"]

@@ -22,21 +22,18 @@ from projections.feed import store
 from projections.feed.handlers import apply_feed_event
 from projections.feed.store import PostRef
 from projections.feed.work import InlineFeedWork
-from projections.models import AppliedEvent, FeedEntry, FeedFollow, FeedPage, FeedPost
+from projections.models import AppliedEvent, FeedFollow, FeedPage, FeedPost
 from projections.tests.conftest import BASE_TIME
 
 PAGE, OWNER = 10, 1
 
 
-def feed_of(user_id: int) -> list[int]:
-    return list(
-        FeedEntry.objects.filter(user_id=user_id).order_by("-post_id").values_list("post_id", flat=True)
-    )
+feed_of = store.feed_of
 
 
 def snapshot() -> dict[str, list[tuple]]:
     return {
-        "entries": sorted(FeedEntry.objects.values_list("user_id", "post_id", "page_id")),
+        "feeds": store.all_feeds(),
         "follows": sorted(FeedFollow.objects.values_list("page_id", "user_id")),
         "pages": sorted(
             FeedPage.objects.values_list("page_id", "blocked", "owner_blocked", "read_time_merge", "deleted")
@@ -105,7 +102,7 @@ def test_post_created_fans_out_to_followers_and_owner_once(feed_apply) -> None:
     twice(envelope, payload)
 
 
-def test_post_created_is_chunked_in_sorted_followers(feed_apply, settings) -> None:
+def test_post_created_writes_the_first_chunk_at_once_and_sends_the_rest(feed_apply, settings) -> None:
     settings.FEED_FANOUT_CHUNK = 2
     feed_apply(page())
     for user_id in (5, 3, 4):
@@ -115,8 +112,10 @@ def test_post_created_is_chunked_in_sorted_followers(feed_apply, settings) -> No
     from projections.tests.conftest import envelope_of
 
     apply_feed_event(envelope_of(payload), payload, work)
-    assert [c.args[1] for c in work.fanout.call_args_list] == [[3, 4], [5]]
-    assert feed_of(OWNER) == [100]  # the owner's own post is written at once
+    assert [c.args[1] for c in work.fanout.call_args_list] == [[5]]
+    # The owner and the first chunk are written at once, with the event.
+    assert feed_of(OWNER) == feed_of(3) == feed_of(4) == [100]
+    assert feed_of(5) == []
 
 
 def test_big_page_is_merged_at_read_time_not_fanned_out(feed_apply, settings) -> None:
@@ -129,7 +128,7 @@ def test_big_page_is_merged_at_read_time_not_fanned_out(feed_apply, settings) ->
     feed_apply(follow(3))
     payload = post(100)
     envelope = feed_apply(payload)
-    assert not FeedEntry.objects.filter(post_id=100).exists()
+    assert feed_of(2) == feed_of(3) == [99] and feed_of(OWNER) == [99]
     assert FeedPage.objects.get(page_id=PAGE).read_time_merge is True
     twice(envelope, payload)
 
@@ -139,7 +138,7 @@ def test_post_of_blocked_page_is_not_fanned_out(feed_apply) -> None:
     feed_apply(follow(2))
     feed_apply(PageBlocked(page_id=PAGE, owner_id=OWNER, until=None, reason="spam"))
     feed_apply(post(100))
-    assert not FeedEntry.objects.exists()
+    assert store.all_feeds() == {}
 
 
 def test_post_deleted_removes_it_everywhere_and_stops_late_fanout(feed_apply) -> None:
@@ -153,6 +152,7 @@ def test_post_deleted_removes_it_everywhere_and_stops_late_fanout(feed_apply) ->
     twice(envelope, payload)
     # A fan-out task of the deleted post that runs late adds nothing.
     assert store.fanout_to(PostRef(100, PAGE, BASE_TIME), [2, 7]) == 0
+    assert feed_of(2) == [101] and feed_of(7) == []
 
 
 def test_follow_accepted_backfills_recent_posts(feed_apply, settings) -> None:
@@ -220,7 +220,7 @@ def test_page_deleted_removes_page_and_its_follows(feed_apply) -> None:
     feed_apply(post(100))
     payload = PageDeleted(page_id=PAGE, owner_id=OWNER)
     envelope = feed_apply(payload)
-    assert not FeedEntry.objects.exists()
+    assert store.all_feeds() == {}
     assert not FeedFollow.objects.exists()
     twice(envelope, payload)
 
@@ -254,21 +254,39 @@ def test_events_without_a_feed_handler_are_not_recorded(db) -> None:
 
 
 @pytest.mark.django_db
-def test_trim_keeps_the_newest_entries(settings) -> None:
+def test_fanout_keeps_the_newest_entries_of_every_feed(settings) -> None:
     settings.FEED_MAX_ENTRIES = 3
-    for post_id in range(1, 8):
-        store.fanout_to(PostRef(post_id, PAGE, BASE_TIME), [5])
-    store.trim_feeds([5])
+    for post_id in (3, 1, 7, 5, 2, 6, 4):
+        assert store.fanout_to(PostRef(post_id, PAGE, BASE_TIME), [5, 6]) == 2
+    assert feed_of(5) == feed_of(6) == [7, 6, 5]
+    assert store.fanout_to(PostRef(7, PAGE, BASE_TIME), [5, 6]) == 0  # again: nothing changes
     assert feed_of(5) == [7, 6, 5]
 
 
 @pytest.mark.django_db
-def test_fanout_trims_a_deterministic_sample_of_users(settings) -> None:
-    settings.FEED_MAX_ENTRIES = 2
-    users = list(range(1, 200))
-    for post_id in range(1, 5):
-        store.fanout_to(PostRef(post_id, PAGE, BASE_TIME), users)
-    sizes = {u: FeedEntry.objects.filter(user_id=u).count() for u in users}
-    trimmed = {u for u in users if any((u * 31 + p) % store.TRIM_EVERY == 0 for p in (3, 4))}
-    assert trimmed and all(sizes[u] <= 3 for u in trimmed)
-    assert max(sizes.values()) == 4
+def test_fanout_takes_back_a_post_whose_page_was_blocked() -> None:
+    FeedPage.objects.create(page_id=PAGE, owner_id=OWNER, blocked=True)
+    assert store.fanout_to(PostRef(100, PAGE, BASE_TIME), [2, 3]) == 0
+    assert store.all_feeds() == {}
+
+
+@pytest.mark.django_db
+def test_backfill_skips_deleted_posts_and_is_idempotent(settings) -> None:
+    settings.FEED_BACKFILL_POSTS = 3
+    for post_id, deleted_ in ((1, False), (2, True), (3, False), (4, False), (5, False)):
+        FeedPost.objects.create(post_id=post_id, page_id=PAGE, created_at=BASE_TIME, deleted=deleted_)
+    assert store.backfill(PAGE, [8, 9]) == 6
+    assert store.backfill(PAGE, [8, 9]) == 0
+    assert feed_of(8) == feed_of(9) == [5, 4, 3]
+
+
+@pytest.mark.django_db
+def test_remove_page_takes_only_that_pages_posts(settings) -> None:
+    FeedPost.objects.create(post_id=1, page_id=PAGE, created_at=BASE_TIME)
+    FeedPost.objects.create(post_id=2, page_id=11, created_at=BASE_TIME)
+    FeedPost.objects.create(post_id=3, page_id=PAGE, created_at=BASE_TIME)
+    for post_id, page_id in ((1, PAGE), (2, 11), (3, PAGE)):
+        store.fanout_to(PostRef(post_id, page_id, BASE_TIME), [5, 6])
+    store.remove_page(PAGE, [5])
+    assert feed_of(5) == [2]
+    assert feed_of(6) == [3, 2, 1]

@@ -176,7 +176,7 @@ async def test_a_hot_page_batch_is_one_write_per_item(repo):
 
     with mock.patch.object(repo._client, "update_item", counted):
         await apply(repo, *events)
-    assert len(calls) == 2 + 20  # page 1's figures and its day, 20 other pages' figures
+    assert len(calls) == 1 + 20  # page 1's figures with its day's buckets, 20 other pages' figures
     assert figures(await repo.page_stats(1)) == {**ZERO, "likes": 150}
     assert all([await repo.page_stats(p) is not None for p in range(100, 120)])
 
@@ -276,10 +276,7 @@ async def test_an_update_names_only_what_changes(repo):
         "owner_id",
     }
     assert "ADD" not in updates[0]["UpdateExpression"]
-    assert named == {
-        "TOTAL": {"applied_position", "updated_at", "owner_id", "likes"},
-        "DAY#2026-11-25": {"applied_position", "likes"},
-    }
+    assert named == {"TOTAL": {"applied_position", "updated_at", "owner_id", "likes", "day", "day_likes"}}
     assert figures(await repo.page_stats(1)) == {**ZERO, "likes": 1}
 
 
@@ -292,20 +289,79 @@ async def _item(repo, sk: str) -> dict:
 async def test_each_day_is_an_item_of_its_own_and_the_figures_item_stays_small(repo):
     repo.settings = repo.settings.model_copy(update={"stats_daily_days": 30})
     first = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    await apply(repo, b.page_created(1, 7, at=first))
     likes = [b.post_liked(10, 1, 7, user_id=d, at=first + timedelta(days=d)) for d in range(40)]
-    await apply(repo, b.page_created(1, 7, at=first), *likes)
+    for like in likes:  # a batch a day: each new day moves the previous one out of TOTAL
+        await apply(repo, like)
     total = await _item(repo, "TOTAL")
-    assert set(total) == {"pk", "sk", "applied_position", "updated_at", "owner_id", "likes"}
-    assert (await _item(repo, "DAY#2026-01-01"))["likes"] == 1
+    fixed = {"pk", "sk", "applied_position", "updated_at", "owner_id", "likes", "day"}
+    assert set(total) == fixed | {"day_posts", "day_likes", "day_followers"}  # whatever the days
+    assert total["day"] == "2026-02-09" and total["day_likes"] == 1
+    assert (await _item(repo, "DAY#2026-01-01#T"))["likes"] == 1
     stats = await repo.page_stats(1)
     assert stats is not None and stats.likes == 40
     assert [d.date for d in stats.daily] == [(first + timedelta(days=d)).date() for d in range(10, 40)]
     assert all(d.likes == 1 for d in stats.daily)
 
 
+async def test_a_day_is_the_sum_of_total_and_late_events(repo):
+    day_1 = datetime(2026, 11, 25, 23, 59, tzinfo=UTC)
+    day_2 = datetime(2026, 11, 26, 0, 1, tzinfo=UTC)
+    await apply(repo, b.page_created(1, 7, at=day_1), b.post_liked(10, 1, 7, user_id=1, at=day_1))
+    await apply(repo, b.post_liked(10, 1, 7, user_id=2, at=day_2))  # TOTAL moves on to day 2
+    # Committed later than day 2's like but stamped on day 1: it goes to day 1's own item.
+    late = b.post_liked(10, 1, 7, user_id=3, at=day_1)
+    await apply(repo, late, b.post_liked(10, 1, 7, user_id=4, at=day_2))
+    await apply(repo, late)  # a redelivery changes nothing
+    stats = await repo.page_stats(1)
+    assert stats is not None and stats.likes == 4
+    assert [(d.date, d.likes) for d in stats.daily] == [(date(2026, 11, 25), 2), (date(2026, 11, 26), 2)]
+    assert (await _item(repo, "DAY#2026-11-25#T"))["likes"] == 1
+    assert (await _item(repo, "DAY#2026-11-25"))["likes"] == 1
+
+
+async def test_a_batch_over_midnight_keeps_each_day_apart(repo):
+    day_1 = datetime(2026, 11, 25, 23, 59, tzinfo=UTC)
+    day_2 = datetime(2026, 11, 26, 0, 1, tzinfo=UTC)
+    await apply(repo, b.page_created(1, 7, at=day_1), b.post_liked(10, 1, 7, user_id=1, at=day_1))
+    batch = [b.post_liked(10, 1, 7, user_id=2, at=day_1), b.post_liked(10, 1, 7, user_id=3, at=day_2)]
+    await apply(repo, *batch)
+    await apply(repo, *batch)
+    stats = await repo.page_stats(1)
+    assert stats is not None and stats.likes == 3
+    assert [(d.date, d.likes) for d in stats.daily] == [(date(2026, 11, 25), 2), (date(2026, 11, 26), 1)]
+
+
+async def test_a_crash_between_moving_a_day_out_and_starting_the_next_counts_once(repo):
+    day_1 = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    day_2 = datetime(2026, 11, 26, 12, tzinfo=UTC)
+    await apply(repo, b.page_created(1, 7, at=day_1), b.post_liked(10, 1, 7, user_id=1, at=day_1))
+    next_day = folded(b.post_liked(10, 1, 7, user_id=2, at=day_2))
+    original, calls = repo._client.update_item, []
+
+    async def second_try_crashes(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 2:  # the day was moved out; TOTAL's write to start the new day is lost
+            raise ClientError({"Error": {"Code": "InternalServerError"}}, "UpdateItem")
+        return await original(**kwargs)
+
+    with mock.patch.object(repo._client, "update_item", second_try_crashes), pytest.raises(ClientError):
+        await repo.apply(next_day)
+    assert (await _item(repo, "DAY#2026-11-25#T"))["likes"] == 1
+    await repo.apply(next_day)  # written again
+    await repo.apply(next_day)  # and redelivered
+    stats = await repo.page_stats(1)
+    assert stats is not None and stats.likes == 2
+    assert [(d.date, d.likes) for d in stats.daily] == [(date(2026, 11, 25), 1), (date(2026, 11, 26), 1)]
+
+
 async def test_a_batch_cut_between_the_figures_and_the_day_counts_once_when_written_again(repo):
+    day_1 = datetime(2026, 11, 25, 23, 59, tzinfo=UTC)
+    day_2 = datetime(2026, 11, 26, 0, 1, tzinfo=UTC)
     events = folded(
-        b.page_created(1, 7), b.post_liked(10, 1, 7, user_id=3), b.post_liked(10, 1, 7, user_id=4)
+        b.page_created(1, 7, at=day_1),
+        b.post_liked(10, 1, 7, user_id=3, at=day_1),
+        b.post_liked(10, 1, 7, user_id=4, at=day_2),  # day 1 gets an item of its own
     )
     original, failed = repo._client.update_item, []
 
@@ -322,4 +378,4 @@ async def test_a_batch_cut_between_the_figures_and_the_day_counts_once_when_writ
     await repo.apply(events[1:])  # and a redelivery later
     stats = await repo.page_stats(1)
     assert figures(stats) == {**ZERO, "likes": 2}
-    assert [d.likes for d in stats.daily] == [2]
+    assert [d.likes for d in stats.daily] == [1, 1]

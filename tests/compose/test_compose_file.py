@@ -29,6 +29,7 @@ def test_the_whole_system_is_there(compose_config: dict[str, Any]) -> None:
     assert set(compose_config["services"]) == {
         "postgres",
         "rabbitmq",
+        "redis",
         "moto",
         "keys",
         "api",
@@ -57,7 +58,7 @@ def test_dependencies_wait_for_health(compose_config: dict[str, Any]) -> None:
             expected = "service_completed_successfully" if dep in ONE_SHOT else "service_healthy"
             assert spec.get("condition") == expected, f"{name} -> {dep}: {spec}"
     needs = {
-        "api": {"postgres", "rabbitmq", "moto", "keys"},
+        "api": {"postgres", "rabbitmq", "redis", "moto", "keys"},
         "relay": {"api"},
         "worker": {"api"},
         "beat": {"api"},
@@ -127,6 +128,7 @@ def test_containers_reach_each_other_by_service_name(compose_config: dict[str, A
     assert env["POSTGRES_HOST"] == "postgres"
     assert env["AWS_ENDPOINT_URL"] == "http://moto:5000"
     assert "@rabbitmq:5672" in env["RABBITMQ_URL"]
+    assert env["REDIS_URL"].startswith("redis://redis:6379/")
     assert env["DJANGO_DEBUG"] == "0"
     stats_env = compose_config["services"]["stats-consumer"]["environment"]
     assert stats_env["AWS_ENDPOINT_URL"] == "http://moto:5000"

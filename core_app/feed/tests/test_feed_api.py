@@ -8,7 +8,8 @@ from django.utils import timezone
 from core_app.feed.views import encode_cursor
 from core_app.pages.models import Follow, FollowStatus, Page
 from core_app.testing.factories import FollowFactory, PageFactory, PostFactory, UserFactory
-from projections.models import FeedEntry, FeedPage
+from projections.feed import store
+from projections.models import FeedPage
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/feed/"
@@ -16,9 +17,8 @@ URL = "/api/v1/feed/"
 
 def project(user, *posts) -> None:
     """Put posts into a user's feed projection, as the fan-out would."""
-    FeedEntry.objects.bulk_create(
-        [FeedEntry(user=user, post=p, page_id=p.page_id, created_at=p.created_at) for p in posts]
-    )
+    if posts:
+        store.redis_client().zadd(store.feed_key(user.pk), {str(p.pk): p.pk for p in posts})
 
 
 def ids(response) -> list[int]:

@@ -28,7 +28,8 @@ from events.append import append_event
 from events.contracts import PostLiked
 from events.management.config import conninfo_from_settings
 from events.models import RelayCursor, StoredEvent
-from projections.models import AppliedEvent, EmailDelivery, FeedEntry
+from projections.feed import store
+from projections.models import AppliedEvent, EmailDelivery
 from tests.integration.pipeline.support import recipient, wait_for
 
 pytestmark = pytest.mark.integration
@@ -69,8 +70,11 @@ def publish(page, count: int) -> list[int]:
 
 
 def in_every_feed(post_ids: list[int], users: list) -> bool:
-    expected = len(post_ids) * len(users)
-    return FeedEntry.objects.filter(post_id__in=post_ids, user__in=users).count() == expected
+    return all(set(post_ids) <= set(store.feed_of(u.pk)) for u in users)
+
+
+def feed_entries() -> list[tuple[int, int]]:
+    return sorted((user, post) for user, feed in store.all_feeds().items() for post in feed)
 
 
 def relay_lag(settings, pipeline) -> dict:
@@ -126,19 +130,20 @@ def _backend_waiting_on(sql_prefix: str) -> int | None:
     return row[0] if row else None
 
 
-def test_a_worker_killed_mid_task_applies_the_effect_exactly_once(pipeline, ses) -> None:
+def test_a_worker_killed_mid_batch_applies_the_effect_exactly_once(pipeline, ses) -> None:
     page, users = audience(5, pipeline.suffix)
     pipeline.start_relay()
     worker = pipeline.start_worker()
     wait_for(lambda: AppliedEvent.objects.filter(consumer="feed").count() >= 6, what="follows applied")
     blocker = psycopg.connect(conninfo_from_settings())
     try:
-        # Hold the feed table so the fan-out task blocks inside its INSERT, then kill the worker there.
+        # Hold the projection's page row: the consumer writes the owner's feed in Redis, then
+        # blocks in its re-check of the page; kill the worker there, mid-transaction.
         blocker.execute("BEGIN")
-        blocker.execute("LOCK TABLE projections_feedentry IN SHARE MODE")
+        blocker.execute("SELECT 1 FROM projections_feedpage WHERE page_id = %s FOR UPDATE", [page.pk])
         [post_id] = publish(page, 1)
         waiting = wait_for(
-            lambda: _backend_waiting_on("INSERT INTO projections_feedentry"), what="task mid-insert"
+            lambda: _backend_waiting_on("FROM projections_feedpage"), what="consumer mid-batch"
         )
         worker.kill()
         assert not worker.alive()
@@ -147,13 +152,13 @@ def test_a_worker_killed_mid_task_applies_the_effect_exactly_once(pipeline, ses)
     finally:
         blocker.rollback()
         blocker.close()
-    assert FeedEntry.objects.filter(post_id=post_id).count() == 0
+    assert not AppliedEvent.objects.filter(event_id=_event_id_of(post_id)).exists()
     pipeline.start_worker()
     wait_for(lambda: in_every_feed([post_id], [*users, page.owner]), what="redelivered fan-out")
     wait_for(
         lambda: EmailDelivery.objects.filter(post_id=post_id, status="sent").count() == 5, what="e-mails"
     )
-    assert FeedEntry.objects.filter(post_id=post_id).count() == 6
+    assert [p for _, p in feed_entries()].count(post_id) == 6
     assert len(mails_to({u.email for u in users})) == 5
     assert AppliedEvent.objects.filter(consumer="feed", event_id=_event_id_of(post_id)).count() == 1
 
@@ -169,14 +174,14 @@ def test_the_same_events_delivered_twice_change_nothing(pipeline, ses) -> None:
     post_ids = publish(page, 4)
     wait_for(lambda: in_every_feed(post_ids, [*users, page.owner]), what="first delivery")
     wait_for(lambda: len(mails_to({u.email for u in users})) == 12, what="e-mails")
-    feed = sorted(FeedEntry.objects.values_list("user_id", "post_id"))
+    feed = feed_entries()
     applied = AppliedEvent.objects.count()
     # As if the relay crashed after publishing but before saving its cursor: everything again.
     RelayCursor.objects.filter(name=pipeline.relay_name).update(position=0)
     [sentinel] = publish(page, 1)
     wait_for(lambda: in_every_feed([sentinel], [*users, page.owner]), what="sentinel after the replays")
     wait_for(lambda: len(mails_to({u.email for u in users})) == 15, what="sentinel e-mails")
-    assert sorted(FeedEntry.objects.exclude(post_id=sentinel).values_list("user_id", "post_id")) == feed
+    assert [entry for entry in feed_entries() if entry[1] != sentinel] == feed
     assert AppliedEvent.objects.count() == applied + 2  # the sentinel's feed and e-mail records only
     assert len(mails_to({u.email for u in users})) == 15
 
