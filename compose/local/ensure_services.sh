@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Starts PostgreSQL and RabbitMQ when they are installed here but not running, then waits for them.
+# Starts PostgreSQL, RabbitMQ and Redis when they are installed here but not running, then waits for them.
 set -euo pipefail
 
 PG_HOST="${POSTGRES_HOST:-127.0.0.1}"
 PG_PORT="${POSTGRES_PORT:-5432}"
 RABBIT_HOST="${RABBITMQ_HOST:-127.0.0.1}"
 RABBIT_PORT="${RABBITMQ_PORT:-5672}"
+REDIS_PORT=6379
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
@@ -37,8 +38,21 @@ if ! port_open "$RABBIT_HOST" "$RABBIT_PORT"; then
       "(apt-get install rabbitmq-server, or point RABBITMQ_HOST/RABBITMQ_PORT at one)" >&2
   fi
 fi
+# Redis keeps the home feeds; only the local one (REDIS_URL pointing here, the default) is started.
+case "${REDIS_URL:-redis://127.0.0.1:6379/0}" in
+  redis://127.0.0.1:*|redis://localhost:*|redis://127.0.0.1/*|redis://localhost/*)
+    if ! port_open 127.0.0.1 "$REDIS_PORT" && command -v redis-server >/dev/null 2>&1; then
+      echo "starting Redis"
+      mkdir -p /tmp/innotter-redis
+      redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+        --dir /tmp/innotter-redis --logfile /tmp/innotter-redis/redis.log || true
+    fi
+    WAIT_REDIS=1
+    ;;
+esac
 wait_port "$PG_HOST" "$PG_PORT" PostgreSQL
 wait_port "$RABBIT_HOST" "$RABBIT_PORT" RabbitMQ
+if [ "${WAIT_REDIS:-0}" = "1" ]; then wait_port 127.0.0.1 "$REDIS_PORT" Redis; fi
 
 # `make run` asks for RabbitMQ's management UI too (RABBITMQ_MANAGEMENT=1); a missing plugin is no error.
 if [ "${RABBITMQ_MANAGEMENT:-0}" = "1" ] && command -v rabbitmq-plugins >/dev/null 2>&1; then
