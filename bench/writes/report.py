@@ -42,6 +42,7 @@ def throughput_table(levels: list[dict[str, Any]]) -> str:
         "drain s",
         "CPU ms/write",
         "cores busy",
+        "DB commits/write",
     ]
     rows = [
         [
@@ -54,6 +55,7 @@ def throughput_table(levels: list[dict[str, Any]]) -> str:
             fmt(r["drain_seconds"]),
             fmt(r["pipeline_cpu_ms_per_write"]),
             fmt(r["pipeline_cpu_cores"], 2),
+            fmt(r.get("db_per_write", {}).get("commits")),
         ]
         for r in levels
     ]

@@ -337,22 +337,31 @@ def main(argv: list[str] | None = None) -> None:
         set_api_workers(cfg)
     else:
         start_stack(cfg)
+    results: dict[str, Any] = {"levels": []}
     try:
-        results = run_all(args, cfg)
+        run_all(args, cfg, results)
+    except BaseException as exc:
+        results["error"] = repr(exc)  # what was measured is kept: the levels before the failure
+        raise
     finally:
         if not (args.keep_stack or args.reuse_stack):
             say("stopping the stack")
             stop_stack(cfg)
-    out = (
-        args.json or ROOT / "var" / "bench-writes" / f"results-{results['started_at'].replace(':', '')}.json"
-    )
+        if results["levels"]:
+            write_results(args, results)
+
+
+def write_results(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    stamp = results["started_at"].replace(":", "")
+    out = args.json or ROOT / "var" / "bench-writes" / f"results-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
     print(report.tables(results))
     say(f"results in {out}")
 
 
-def run_all(args: argparse.Namespace, cfg: StackConfig) -> dict[str, Any]:
+def run_all(args: argparse.Namespace, cfg: StackConfig, results: dict[str, Any]) -> None:
+    """Every level; `results` fills as they go (so a failure keeps what was measured)."""
     setup_django(cfg)
     from django.conf import settings
 
@@ -360,7 +369,7 @@ def run_all(args: argparse.Namespace, cfg: StackConfig) -> dict[str, Any]:
     queues = [settings.EVENTS_QUEUE_PROJECTIONS, settings.EVENTS_QUEUE_STATS, settings.CELERY_TASK_QUEUE]
     drain = Drain(cfg, settings.RELAY_NAME, queues)
     say(f"dataset drained through the pipeline: {drain.wait()}")
-    results: dict[str, Any] = {
+    results |= {
         "label": args.label,
         "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": " ".join([Path(sys.executable).name, "-m", "bench.writes.run", *(sys.argv[1:])]),
@@ -379,7 +388,6 @@ def run_all(args: argparse.Namespace, cfg: StackConfig) -> dict[str, Any]:
     }
     results["idle_cpu_percent"] = measure_idle(cfg, args.idle_seconds)
     say(f"idle CPU (% of a core): {results['idle_cpu_percent']}")
-    results["levels"] = []
     try:
         for op in args.ops:
             for clients in args.clients:
@@ -392,7 +400,6 @@ def run_all(args: argparse.Namespace, cfg: StackConfig) -> dict[str, Any]:
             + resource.getrusage(resource.RUSAGE_SELF).ru_stime,
             1,
         )
-    return results
 
 
 if __name__ == "__main__":
