@@ -38,7 +38,7 @@ from bench.writes import profile as pyspy
 from bench.writes import report
 from bench.writes.loadgen import OPERATIONS
 from bench.writes.meter import CpuMeter, Drain
-from bench.writes.stack import ROOT, StackConfig, api_workers, running_services, say, set_api_workers
+from bench.writes.stack import ROOT, StackConfig, api_workers, check_reusable, say
 from bench.writes.stack import start as start_stack
 from bench.writes.stack import stop as stop_stack
 
@@ -329,12 +329,7 @@ def main(argv: list[str] | None = None) -> None:
         stop_stack(cfg)
         return
     if args.reuse_stack:
-        missing = sorted(
-            set(["api", "relay", "worker", "stats-consumer", "aws"]) - set(running_services(cfg))
-        )
-        if missing:
-            raise SystemExit(f"--reuse-stack: not running under {cfg.var_dir}: {', '.join(missing)}")
-        set_api_workers(cfg)
+        check_reusable(cfg)
     else:
         start_stack(cfg)
     results: dict[str, Any] = {"levels": []}

@@ -150,6 +150,23 @@ def start(cfg: StackConfig) -> None:
     if runner(cfg, "start") != 0:
         raise SystemExit(f"the runner could not start the stack; logs under {cfg.var_dir / 'log'}")
     say(f"stack up in {time.monotonic() - started:.0f}s")
+    (cfg.var_dir / "gunicorn-args").write_text(cfg.gunicorn_cmd_args())
+    set_api_workers(cfg)
+
+
+def check_reusable(cfg: StackConfig) -> None:
+    """A kept stack serves this run only if all of it runs and gunicorn has the asked worker
+    class (the worker count is adjusted; the class needs a restart)."""
+    missing = sorted(set(SERVICES) - set(running_services(cfg)))
+    if missing:
+        raise SystemExit(f"--reuse-stack: not running under {cfg.var_dir}: {', '.join(missing)}")
+    recorded = cfg.var_dir / "gunicorn-args"
+    started_with = recorded.read_text() if recorded.exists() else "?"
+    wanted = cfg.gunicorn_cmd_args()
+    if started_with != wanted:
+        raise SystemExit(
+            f"--reuse-stack: the API runs with {started_with!r}, not {wanted!r}: start a new stack"
+        )
     set_api_workers(cfg)
 
 
