@@ -54,7 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=1, help="unmeasured seconds before each level")
     parser.add_argument("--idle-seconds", type=float, default=5, help="idle CPU measured before the levels")
     parser.add_argument(
-        "--quick", action="store_true", help="5 s levels, 2 s idle: the whole default run in ~5 minutes"
+        "--quick",
+        action="store_true",
+        help="5 s levels, 2 s idle: the whole default run in ~3 minutes, stack start included",
     )
     stack = parser.add_mutually_exclusive_group()
     stack.add_argument("--keep-stack", action="store_true", help="leave the stack running at the end")
@@ -161,8 +163,8 @@ def ensure_dataset(cfg: StackConfig, clients: int) -> dict[str, Any]:
 
     path = cfg.var_dir / "dataset.json"
     data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    if data.get("db_started") != db_identity(cfg):
-        data = {"db_started": db_identity(cfg), "tag": datetime.now(UTC).strftime("%H%M%S"), "clients": []}
+    if data.get("db_oid") != db_identity(cfg):
+        data = {"db_oid": db_identity(cfg), "tag": datetime.now(UTC).strftime("%H%M%S"), "clients": []}
     started = time.monotonic()
     if "pages" not in data:
         data["pages"], data["posts"], data["hot_post"] = create_publishers(data["tag"])
