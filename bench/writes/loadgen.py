@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import statistics
 import threading
@@ -35,6 +36,7 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 1000) - 1]
 
 
+PLOT_QUANTILES = (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999)
 OPERATIONS = ("posts", "likes-hot", "likes-spread", "follows")
 
 
@@ -43,6 +45,7 @@ class Tally:
     """What one client did; merged after the threads end."""
 
     latencies: list[float] = field(default_factory=list)
+    finished: list[float] = field(default_factory=list)  # seconds after the warm-up, measured writes
     writes_total: int = 0
     errors: Counter[str] = field(default_factory=Counter)
 
@@ -121,6 +124,7 @@ def run_client(
         pending_undo = spec["op"] != "posts" and method == "POST"
         if warm_until <= now < until:
             tally.latencies.append(elapsed)
+            tally.finished.append(started + elapsed - warm_until)
     http.close()
 
 
@@ -144,7 +148,17 @@ def summary(tallies: list[Tally], seconds: float) -> dict[str, Any]:
         "p90_ms": ms(0.9),
         "p99_ms": ms(0.99),
         "max_ms": round(latencies[-1] * 1000, 1) if latencies else None,
+        # For plots: the latency distribution and the writes completed in each measured second.
+        "percentiles_ms": {f"p{q * 100:g}": ms(q) for q in PLOT_QUANTILES},
+        "writes_per_each_second": per_second([x for t in tallies for x in t.finished], seconds),
     }
+
+
+def per_second(finished: list[float], seconds: float) -> list[int]:
+    counts = [0] * max(1, math.ceil(seconds))
+    for at in finished:
+        counts[min(int(at), len(counts) - 1)] += 1
+    return counts
 
 
 def main() -> None:
