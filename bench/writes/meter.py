@@ -25,6 +25,11 @@ import psycopg
 from bench.writes.stack import BENCH_APP_NAME, SERVICES, StackConfig, service_processes
 
 GROUPS = (*SERVICES, "postgres", "rabbitmq")
+# The pipeline is drained once these stay under QUIET_CPU of a core for QUIET_SECONDS (idle, they
+# use ~1%; the statistics consumer starts a batch at most every 0.2 s under load).
+QUIET_GROUPS = ("relay", "worker", "stats-consumer", "aws", "postgres")
+QUIET_CPU, QUIET_SECONDS = 0.05, 0.5
+STATS_TICK_SECONDS = 5.5
 Key = tuple[int, float]  # pid, create time: a pid reused by another process is another key
 
 
@@ -53,6 +58,7 @@ class CpuMeter:
     last: dict[Key, tuple[str, float]] = field(default_factory=dict)
     started_at: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _thread: threading.Thread | None = None
 
     def __post_init__(self) -> None:
@@ -71,6 +77,10 @@ class CpuMeter:
         return found + [("rabbitmq", p) for p in self.beam]
 
     def sample(self, first: bool = False) -> None:
+        with self._lock:
+            self._sample(first)
+
+    def _sample(self, first: bool) -> None:
         for group, proc in self.members():
             try:
                 key = (proc.pid, proc.create_time())
@@ -95,15 +105,20 @@ class CpuMeter:
         while not self._stop.wait(self.interval):
             self.sample()
 
+    def totals(self) -> dict[str, float]:
+        """CPU seconds per group since start(), as of now; the meter keeps running."""
+        self.sample()
+        with self._lock:
+            totals = dict.fromkeys(GROUPS, 0.0)
+            for key, (group, used) in self.last.items():
+                totals[group] += max(0.0, used - self.baseline[key])
+        return {group: round(seconds, 3) for group, seconds in totals.items()}
+
     def stop(self) -> dict[str, float]:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self.sample()
-        totals = dict.fromkeys(GROUPS, 0.0)
-        for key, (group, used) in self.last.items():
-            totals[group] += max(0.0, used - self.baseline[key])
-        return {group: round(seconds, 3) for group, seconds in totals.items()}
+        return self.totals()
 
     def close(self) -> None:
         self.conn.close()
@@ -172,33 +187,46 @@ class Drain:
     def dead_letters(self) -> int:
         return sum(n for name, n in self.queue_depths().items() if name.endswith(".dead"))
 
-    def wait(self, timeout: float = 300) -> dict[str, float]:
-        """Block until drained. Returns the seconds until the relay had caught up, until the
-        queues had no ready message, and until everything was done (`drained`). The cheap
-        checks (log position, ready counts) poll every 50 ms; the broker's full count
-        (unacknowledged messages too) confirms."""
+    def wait(self, meter: CpuMeter, timeout: float = 300) -> tuple[dict[str, float], dict[str, float]]:
+        """Block until drained; returns the marks (seconds until the relay had caught up, until
+        no message was ready, until `drained`) and the meter's CPU totals at `drained`.
+
+        Drained: relay caught up, nothing ready (both polled every 50 ms; a passive declare is
+        exact), and the consumers quiet (QUIET_GROUPS under QUIET_CPU of a core for
+        QUIET_SECONDS: a consumer holding unacknowledged messages is working on them). The
+        broker's full count, unacknowledged messages included, then confirms it; for quorum
+        queues that count is refreshed only every ~5 s, so it is read STATS_TICK_SECONDS after
+        the quiet point, and a busy answer sends the wait on."""
         started = time.monotonic()
         deadline = started + timeout
         marks: dict[str, float] = {}
         while time.monotonic() < deadline:
-            lag = self.relay_lag()
+            lag, ready = self.relay_lag(), self.ready_messages()
             if lag == 0:
                 marks.setdefault("relay_caught_up", time.monotonic() - started)
-            ready = self.ready_messages()
             if ready == 0:
                 marks.setdefault("queues_ready_empty", time.monotonic() - started)
-            if lag == 0 and ready == 0:
-                seen_empty = time.monotonic()
+            if lag == 0 and ready == 0 and (quiet := self._quiet(meter)) is not None:
+                quiet_since, cpu = quiet
+                time.sleep(max(0.0, quiet_since + STATS_TICK_SECONDS - time.monotonic()))
                 busy = self.busy_queues()
                 if not busy and self.relay_lag() == 0:
-                    marks["drained"] = seen_empty - started
-                    return {k: round(v, 2) for k, v in marks.items()}
+                    marks["drained"] = quiet_since - started
+                    return {k: round(v, 2) for k, v in marks.items()}, cpu
                 self.last_busy = busy
-                time.sleep(0.2)  # each rabbitmqctl costs ~0.4 s of CPU: do not crowd the consumers
             time.sleep(0.05)
         raise RuntimeError(
             f"pipeline not drained after {timeout:g}s: {self.busy_queues()}, lag {self.relay_lag()}"
         )
+
+    def _quiet(self, meter: CpuMeter) -> tuple[float, dict[str, float]] | None:
+        """(when the quiet window began, CPU totals at its end) if the consumers stayed idle."""
+        since = time.monotonic()
+        before = meter.totals()
+        time.sleep(QUIET_SECONDS)
+        after = meter.totals()
+        used = sum(after[g] - before[g] for g in QUIET_GROUPS)
+        return (since, after) if used < QUIET_CPU * QUIET_SECONDS else None
 
     def db_counters(self) -> dict[str, int]:
         """The database's cumulative transaction and row counters (pg_stat_database)."""

@@ -37,7 +37,7 @@ from typing import Any
 from bench.writes import profile as pyspy
 from bench.writes import report
 from bench.writes.loadgen import OPERATIONS
-from bench.writes.meter import CpuMeter, Drain
+from bench.writes.meter import QUIET_SECONDS, CpuMeter, Drain
 from bench.writes.stack import ROOT, StackConfig, api_workers, check_reusable, say
 from bench.writes.stack import start as start_stack
 from bench.writes.stack import stop as stop_stack
@@ -253,11 +253,11 @@ def run_level(
     )
     load, loadgen_cpu = run_loadgen(spec_path, work / f"{op}-{clients}.out.json")
     load_seconds = time.monotonic() - started
-    drain_marks = drain.wait()
-    cpu = meter.stop()
+    drain_marks, cpu = drain.wait(meter)  # CPU up to the drained point, not the confirmation
+    meter.stop()
     meter.close()
     db_after = drain.db_counters()
-    window = time.monotonic() - started
+    window = load_seconds + drain_marks["drained"] + QUIET_SECONDS  # what the CPU was counted over
     writes = max(1, load["writes_total"])
     per_1000 = {g: round(s * 1000 / writes, 2) for g, s in cpu.items()}
     if recorders:
@@ -365,7 +365,11 @@ def run_all(args: argparse.Namespace, cfg: StackConfig, results: dict[str, Any])
     data = ensure_dataset(cfg, max(args.clients))
     queues = [settings.EVENTS_QUEUE_PROJECTIONS, settings.EVENTS_QUEUE_STATS, settings.CELERY_TASK_QUEUE]
     drain = Drain(cfg, settings.RELAY_NAME, queues)
-    say(f"dataset drained through the pipeline: {drain.wait()}")
+    meter = CpuMeter(cfg)
+    meter.start()
+    say(f"dataset drained through the pipeline: {drain.wait(meter)[0]}")
+    meter.stop()
+    meter.close()
     results |= {
         "label": args.label,
         "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
