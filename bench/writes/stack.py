@@ -114,7 +114,8 @@ def service_processes(cfg: StackConfig, name: str) -> list[psutil.Process]:
 
 def rabbitmqctl(*args: str) -> str:
     result = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, check=False)
-    if result.returncode != 0 and "does_not_exist" not in result.stderr + result.stdout:
+    output = result.stderr + result.stdout
+    if result.returncode != 0 and "does_not_exist" not in output and "does not exist" not in output:
         raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr.strip()}")
     return result.stdout
 
