@@ -348,6 +348,8 @@ def main() -> None:
     parts = set(args.only.split(","))
     if not args.skip_dataset:
         build_dataset()
+    else:
+        manage("migrate", "-v0")  # a kept dataset gets the code's later migrations
     setup_django()
     if not args.skip_feeds:
         build_feeds()
