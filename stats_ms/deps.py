@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from stats_ms.auth import TokenUser, TokenVerifier
+from stats_ms.auth import BlockedUsers, TokenUser, TokenVerifier
 from stats_ms.errors import ServiceUnavailable
 from stats_ms.repository import StatsRepository
 
@@ -18,9 +18,13 @@ def get_repo(request: Request) -> StatsRepository:
     return repo
 
 
-def get_current_user(request: Request) -> TokenUser:
+async def get_current_user(request: Request) -> TokenUser:
+    """The token's user; 401 for a bad token, 403 `user_blocked` for a blocked user's token."""
     verifier: TokenVerifier = request.app.state.verifier
-    return verifier.verify_header(request.headers.get("Authorization"))
+    user = verifier.verify_header(request.headers.get("Authorization"))
+    blocked: BlockedUsers = request.app.state.blocked_users
+    await blocked.check(user, get_repo(request))
+    return user
 
 
 StatsRepo = Annotated[StatsRepository, Depends(get_repo)]

@@ -65,6 +65,10 @@ class PermissionDenied(ApiError):
     )
 
 
+class UserBlocked(ApiError):
+    status_code, code, default_message = 403, "user_blocked", "This account is blocked."
+
+
 class NotFound(ApiError):
     status_code, code, default_message = 404, "not_found", "Not found."
 
@@ -87,7 +91,8 @@ class ErrorOut(BaseModel):
 
 ERROR_DESCRIPTIONS = {
     401: "No, invalid or expired token (`not_authenticated`, `token_invalid`, `token_expired`).",
-    403: "The caller may not see these figures (`permission_denied`).",
+    403: "The caller may not see these figures (`permission_denied`), or their account is blocked "
+    "(`user_blocked`, at once: the service folds the core's blocks from the event stream).",
     404: "No statistics for this page (`not_found`).",
     503: "DynamoDB or the verification key is away (`service_unavailable`); retry after Retry-After.",
 }

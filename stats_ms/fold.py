@@ -25,12 +25,15 @@ from events.contracts import (
     PostDeleted,
     PostLiked,
     PostUnliked,
+    UserBlocked,
+    UserUnblocked,
 )
 
 MAX_ID = 2**63 - 1
 MAX_COUNT = 2**31 - 1
 COUNTERS = ("posts", "followers", "follow_requests", "likes", "replies")
 DAILY_COUNTERS = ("posts", "likes", "followers")
+REVOKING_TYPES = frozenset({UserBlocked.type, UserUnblocked.type})
 
 
 class MalformedEvent(ValueError):
@@ -73,6 +76,35 @@ class PageDelta:
 
 
 Effects = dict[int, PageDelta]
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """A block (or its lifting) of a user's access tokens, from `user.blocked` / `user.unblocked`.
+
+    While `blocked`, the user's tokens issued up to `at` are refused: a blocked user is given
+    no new tokens by the core, so one issued later means the block has ended. An unblock
+    accepts every token again, as the core does.
+    """
+
+    user_id: int
+    blocked: bool
+    at: datetime
+
+
+def revocation_of(envelope: EventEnvelope) -> Revocation | None:
+    """The revocation an event makes (None for every other type).
+
+    `user.session_revoked` and `user.logged_out` end refresh sessions only: the access token
+    carries no session, and the core accepts it until it expires, so they revoke nothing here.
+    """
+    if envelope.type not in REVOKING_TYPES:  # spares parsing the payload a second time
+        return None
+    payload = envelope.parse_payload()
+    if not isinstance(payload, UserBlocked | UserUnblocked):
+        return None
+    _check_id(payload.user_id)
+    return Revocation(payload.user_id, isinstance(payload, UserBlocked), envelope.occurred_at)
 
 
 def effects_of(envelope: EventEnvelope) -> Effects:

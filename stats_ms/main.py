@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stats_ms.api import router
-from stats_ms.auth import TokenVerifier
+from stats_ms.auth import BlockedUsers, TokenVerifier
 from stats_ms.aws import dynamodb_resource
 from stats_ms.errors import install_error_handlers
 from stats_ms.repository import StatsRepository
@@ -171,6 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings or get_settings()
     app.state.verifier = TokenVerifier(app.state.settings)
+    app.state.blocked_users = BlockedUsers(app.state.settings)
     install_error_handlers(app)
     app.add_middleware(RetryAfterOn503)
     app.add_middleware(SecurityHeaders)

@@ -13,7 +13,8 @@ Layout (one *generation* of tables; a rebuild fills a fresh generation and switc
   deep-copies the item), which the day buckets kept on "TOTAL" made grow by ~70 bytes per
   active day (~25 write units per update after a year; ~66 ms per update on moto's server).
 - `<prefix>stats-meta`: the item "tables" names the active generation and, during a rebuild,
-  the generation being built.
+  the generation being built; the items "REVOKED#<user id>" whether a user is blocked and
+  since when (`apply_revocations`), expiring by DynamoDB TTL on `expires_at`.
 
 Exactly once, by conditional writes (the tracking idea of eventsourcing's
 `Follower.process_event`: the position applied is recorded in the same write as the effect).
@@ -57,7 +58,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from events.contracts import EventEnvelope
-from stats_ms.fold import DAILY_COUNTERS, Effects, PageDelta, effects_of, merge_effects
+from stats_ms.fold import (
+    DAILY_COUNTERS,
+    Effects,
+    PageDelta,
+    Revocation,
+    effects_of,
+    merge_effects,
+    revocation_of,
+)
 from stats_ms.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -74,6 +83,9 @@ READ_MARGIN = 32  # items read beyond the day items wanted: TOTAL and the REPLIE
 MAX_PARALLEL_WRITES = 16
 WRITE_TIMEOUT_SECONDS = 15.0
 TABLE_ACTIVE_TIMEOUT_SECONDS = 120.0
+REVOKED_PREFIX = "REVOKED#"
+EXPIRES = "expires_at"  # the meta table's TTL attribute (epoch seconds)
+REVOCATION_MARGIN_SECONDS = 60  # clock skew between the core and this service, and then some
 
 
 @dataclass(frozen=True)
@@ -83,11 +95,17 @@ class FoldedEvent:
     event_id: str
     position: int
     effects: Effects
+    revocation: Revocation | None = None
 
     @classmethod
     def of(cls, envelope: EventEnvelope) -> FoldedEvent:
         """Fold one envelope; raises ValueError (see `effects_of`) for events that cannot be folded."""
-        return cls(event_id=str(envelope.event_id), position=envelope.position, effects=effects_of(envelope))
+        return cls(
+            event_id=str(envelope.event_id),
+            position=envelope.position,
+            effects=effects_of(envelope),
+            revocation=revocation_of(envelope),
+        )
 
 
 @dataclass(frozen=True)
@@ -157,7 +175,17 @@ class StatsRepository:
         except ClientError as exc:
             if _code(exc) != "ConditionalCheckFailedException":
                 raise
+        await self._enable_expiry(self.meta_table)
         await self.create_generation((await self.generations(fresh=True)).active)
+
+    async def _enable_expiry(self, table: str) -> None:
+        """Let DynamoDB delete items past their `expires_at` (reads check it too: deletion lags)."""
+        described = await self._client.describe_time_to_live(TableName=table)
+        if described.get("TimeToLiveDescription", {}).get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+            return
+        await self._client.update_time_to_live(
+            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": EXPIRES}
+        )
 
     async def create_generation(self, generation: str) -> None:
         """Create one generation's table (idempotent) and wait until it is usable."""
@@ -257,8 +285,58 @@ class StatsRepository:
     # --- writes --------------------------------------------------------------------------
 
     async def apply(self, events: Sequence[FoldedEvent]) -> None:
-        """Fold events into the active generation."""
+        """Fold events into the active generation, and blocks into the revocation items."""
+        await self.apply_revocations(events)
         await self.apply_to((await self.generations()).active, events)
+
+    async def apply_revocations(self, events: Sequence[FoldedEvent]) -> None:
+        """Put each blocked or unblocked user's latest state, exactly once per position.
+
+        The item "REVOKED#<user id>" of the meta table (it outlives a rebuild's switch) holds
+        whether the user is blocked, since when (`at`, epoch seconds) and the log position it
+        comes from; the put is conditional on an older position, so a redelivered or
+        republished event changes nothing. It expires once every token it could refuse has.
+        """
+        latest: dict[int, FoldedEvent] = {}
+        for event in sorted(events, key=lambda e: e.position):
+            if event.revocation is not None:
+                latest[event.revocation.user_id] = event
+        for event in latest.values():
+            assert event.revocation is not None
+            await self._put_revocation(event.position, event.revocation)
+
+    async def _put_revocation(self, position: int, revocation: Revocation) -> None:
+        at = revocation.at.timestamp()
+        lifetime = self.settings.jwt_access_ttl_seconds + REVOCATION_MARGIN_SECONDS
+        item = {
+            "name": f"{REVOKED_PREFIX}{revocation.user_id}",
+            "blocked": revocation.blocked,
+            "at": Decimal(str(at)),
+            POSITION: position,
+            EXPIRES: int(at) + lifetime,
+        }
+        try:
+            async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
+                await self._client.put_item(
+                    TableName=self.meta_table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(#pos) OR #pos < :pos",
+                    ExpressionAttributeNames={"#pos": POSITION},
+                    ExpressionAttributeValues={":pos": position},
+                )
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+
+    async def blocked_since(self, user_id: int) -> float | None:
+        """When the user was blocked (epoch seconds), or None when they are not (or it expired)."""
+        response = await self._client.get_item(
+            TableName=self.meta_table, Key={"name": f"{REVOKED_PREFIX}{user_id}"}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        if not item or not item.get("blocked") or int(item.get(EXPIRES, 0)) <= time.time():
+            return None
+        return float(item["at"])
 
     async def apply_to(self, generation: str, events: Sequence[FoldedEvent]) -> None:
         """Fold events (in log order) into one generation, exactly once per item."""

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     jwt_public_key_file: Path = Path("var/keys/jwt_public.pem")
     jwt_issuer: str = "innotter"
     jwt_kid: str = ""
+    # The core's access-token lifetime (the same variable): a block is remembered this long,
+    # plus a margin, after which every token it refuses has expired anyway.
+    jwt_access_ttl_seconds: int = Field(default=300, gt=0)
+    # How long a user's block state is cached per API process: a block is honoured within this.
+    stats_revocation_cache_seconds: float = Field(default=1.0, ge=0, le=60)
 
     @field_validator("aws_endpoint_url", "aws_access_key_id", "aws_secret_access_key", mode="before")
     @classmethod

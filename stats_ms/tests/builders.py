@@ -21,7 +21,11 @@ from events.contracts import (
     PostDeleted,
     PostLiked,
     PostUnliked,
+    UserBlocked,
+    UserLoggedOut,
     UserRegistered,
+    UserSessionRevoked,
+    UserUnblocked,
 )
 
 _positions = itertools.count(1)
@@ -154,3 +158,20 @@ def follow_removed(
 
 def user_registered(user_id: int) -> EventEnvelope:
     return envelope(UserRegistered(user_id=user_id, username=f"u{user_id}"))
+
+
+def user_blocked(user_id: int, **kw: Any) -> EventEnvelope:
+    return envelope(UserBlocked(user_id=user_id, reason="spam", page_ids=[]), **kw)
+
+
+def user_unblocked(user_id: int, **kw: Any) -> EventEnvelope:
+    return envelope(UserUnblocked(user_id=user_id, page_ids=[]), **kw)
+
+
+def user_session_revoked(user_id: int, **kw: Any) -> EventEnvelope:
+    payload = UserSessionRevoked(user_id=user_id, session_id=uuid.uuid4(), reason="user_blocked")
+    return envelope(payload, **kw)
+
+
+def user_logged_out(user_id: int, **kw: Any) -> EventEnvelope:
+    return envelope(UserLoggedOut(user_id=user_id, session_id=uuid.uuid4()), **kw)

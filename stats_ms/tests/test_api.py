@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from unittest import mock
 
 import httpx
 import pytest
 
+from stats_ms.consumer import StatsConsumer
 from stats_ms.main import create_app
 from stats_ms.tests import builders as b
-from stats_ms.tests.conftest import folded, make_key_pair, sign
+from stats_ms.tests.conftest import eventually, folded, good, make_key_pair, sign
 
 
 @pytest.fixture
@@ -277,3 +280,25 @@ async def test_the_schema_documents_the_error_answers_and_no_422(client):
     error = schema["components"]["schemas"]["ErrorBody"]
     assert set(error["required"]) == {"code", "message", "details"}
     assert "HTTPValidationError" not in schema["components"]["schemas"]
+
+
+async def test_a_blocked_users_token_gets_403_once_the_consumer_folded_the_block(client, page, token_for):
+    token = token_for(7, iat=int(time.time()) - 10)
+    assert (await client.get("/stats/pages/1", headers=auth(token))).status_code == 200
+    msg = good(b.user_blocked(7, at=datetime.now(UTC)))
+    await StatsConsumer(client.app.state.repo, batch_limit=10).handle_batch([msg], asyncio.Event())
+    msg.ack.assert_awaited_once()
+    folded_at = time.monotonic()
+
+    async def refused() -> bool:
+        return (await client.get("/stats/pages/1", headers=auth(token))).status_code == 403
+
+    await eventually(refused, seconds=5)
+    # the "not blocked" read by the first request is cached for at most this bound
+    assert time.monotonic() - folded_at < client.app.state.settings.stats_revocation_cache_seconds + 0.5
+    assert_error(await client.get("/stats/pages/1", headers=auth(token)), 403, "user_blocked")
+    schema = (await client.get("/openapi.json")).json()
+    assert (
+        "`user_blocked`"
+        in schema["paths"]["/stats/pages/{page_id}"]["get"]["responses"]["403"]["description"]
+    )
