@@ -6,7 +6,6 @@ import email
 import re
 from email.policy import default
 
-import boto3
 import psycopg
 import pytest
 from django.db import connection
@@ -28,19 +27,12 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def ses(pipeline, settings, monkeypatch):
-    # moto's sandbox quota is 1 e-mail/s: lift it for the worker, or 1,000 digests take 17 minutes.
+def ses(ses, monkeypatch):
+    """The pipeline's SES client; moto's sandbox quota is 1 e-mail/s: lifted for the worker, or
+    1,000 digests take 17 minutes."""
     monkeypatch.setenv("DIGEST_MAX_SEND_RATE", "1000")
     monkeypatch.setenv("DIGEST_BATCH_SIZE", "100")
-    client = boto3.client(
-        "ses",
-        endpoint_url=pipeline.moto_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    client.verify_email_identity(EmailAddress=settings.SES_SENDER)
-    return client
+    return ses
 
 
 def messages_to(addresses: set[str]) -> list:

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
+import boto3
 import pytest
 from django.conf import settings
 from moto.server import ThreadedMotoServer
@@ -108,6 +109,20 @@ def moto_url() -> Iterator[str]:
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+@pytest.fixture
+def ses(pipeline: Pipeline, settings: object) -> object:
+    """An SES client of moto's server with the sender verified (the worker sends from it)."""
+    client = boto3.client(
+        "ses",
+        endpoint_url=pipeline.moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.verify_email_identity(EmailAddress=settings.SES_SENDER)  # type: ignore[attr-defined]
+    return client
 
 
 @pytest.fixture

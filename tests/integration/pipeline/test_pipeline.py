@@ -11,7 +11,6 @@ import signal
 import threading
 
 import aio_pika
-import boto3
 import psycopg
 import pytest
 from django.core.management import call_command
@@ -33,19 +32,6 @@ from projections.models import AppliedEvent, EmailDelivery
 from tests.integration.pipeline.support import recipient, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def ses(pipeline, settings):
-    client = boto3.client(
-        "ses",
-        endpoint_url=pipeline.moto_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    client.verify_email_identity(EmailAddress=settings.SES_SENDER)
-    return client
 
 
 def mails_to(addresses: set[str]) -> list[str]:
