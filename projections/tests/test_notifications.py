@@ -2,10 +2,8 @@ from __future__ import annotations
 
 from unittest import mock
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
-from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
@@ -17,15 +15,6 @@ from projections.models import AppliedEvent, EmailDelivery
 from projections.tests.conftest import envelope_of
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def ses(settings):
-    settings.AWS_ENDPOINT_URL = None
-    with mock_aws():
-        client = boto3.client("ses", region_name=settings.AWS_REGION)
-        client.verify_email_identity(EmailAddress=settings.SES_SENDER)
-        yield client
 
 
 def sent_messages(settings) -> list:

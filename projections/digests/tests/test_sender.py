@@ -8,11 +8,9 @@ from datetime import timedelta
 from email.policy import default
 from unittest import mock
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from django.utils import timezone
-from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
@@ -29,15 +27,6 @@ pytestmark = pytest.mark.django_db
 class NoWait:
     def wait(self) -> None:
         pass
-
-
-@pytest.fixture
-def ses(settings):
-    settings.AWS_ENDPOINT_URL = None
-    with mock_aws():
-        client = boto3.client("ses", region_name=settings.AWS_REGION)
-        client.verify_email_identity(EmailAddress=settings.SES_SENDER)
-        yield client
 
 
 def sent(settings) -> list:
