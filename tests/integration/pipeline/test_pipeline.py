@@ -172,34 +172,28 @@ def test_the_same_events_delivered_twice_change_nothing(pipeline, ses) -> None:
     assert len(mails_to({u.email for u in users})) == 15
 
 
-async def _consume_ids(url: str, queue_name: str, count: int, wait: float) -> list[str]:
+async def _consume(url: str, queue_name: str, count: int, wait: float) -> list[tuple[str, bytes]]:
+    """Take `count` messages off a queue (acked), as (message id, body) pairs."""
     connection_ = await aio_pika.connect(url)
-    ids: list[str] = []
+    messages_: list[tuple[str, bytes]] = []
     async with connection_:
         channel = await connection_.channel()
         queue = await channel.get_queue(queue_name, ensure=False)
         async with queue.iterator(timeout=wait) as messages:
             async for message in messages:
                 async with message.process():
-                    ids.append(str(message.message_id))
-                if len(ids) == count:
+                    messages_.append((str(message.message_id), message.body))
+                if len(messages_) == count:
                     break
-    return ids
+    return messages_
 
 
-async def _consume_bodies(url: str, queue_name: str, count: int, wait: float) -> list[dict]:
-    connection_ = await aio_pika.connect(url)
-    bodies: list[dict] = []
-    async with connection_:
-        channel = await connection_.channel()
-        queue = await channel.get_queue(queue_name, ensure=False)
-        async with queue.iterator(timeout=wait) as messages:
-            async for message in messages:
-                async with message.process():
-                    bodies.append(json.loads(message.body))
-                if len(bodies) == count:
-                    break
-    return bodies
+def _consume_ids(url: str, queue_name: str, count: int, wait: float) -> list[str]:
+    return [message_id for message_id, _ in asyncio.run(_consume(url, queue_name, count, wait))]
+
+
+def _consume_bodies(url: str, queue_name: str, count: int, wait: float) -> list[dict]:
+    return [json.loads(body) for _, body in asyncio.run(_consume(url, queue_name, count, wait))]
 
 
 async def _queued(url: str, queue_name: str) -> int:
@@ -251,7 +245,7 @@ def test_a_transaction_committing_before_an_earlier_one_is_published_after_it(pi
     assert RelayCursor.objects.get(name=pipeline.relay_name).position < results["t1"].position
     t1_release.set()
     thread.join(30)
-    ids = asyncio.run(_consume_ids(pipeline.direct_url, pipeline.topology.stats_queue, 2, wait=30))
+    ids = _consume_ids(pipeline.direct_url, pipeline.topology.stats_queue, 2, wait=30)
     assert ids == [str(results["t1"].event_id), str(results["t2"].event_id)]
     wait_for(
         lambda: RelayCursor.objects.get(name=pipeline.relay_name).position == results["t2"].position,
@@ -292,7 +286,7 @@ def test_sixteen_concurrent_writers_are_published_exactly_once_in_order_per_aggr
     for thread in threads:
         thread.start()
     total = WRITERS * TRANSACTIONS_EACH
-    bodies = asyncio.run(_consume_bodies(pipeline.direct_url, pipeline.topology.stats_queue, total, wait=60))
+    bodies = _consume_bodies(pipeline.direct_url, pipeline.topology.stats_queue, total, wait=60)
     for thread in threads:
         thread.join(60)
     assert failures == []
@@ -318,11 +312,11 @@ def test_a_second_relay_waits_instead_of_publishing(pipeline, settings) -> None:
     wait_for(lambda: "another relay holds the lock" in second.output(), what="second relay waiting")
     with transaction.atomic():
         event = append_event(PostLiked(post_id=1, page_id=1, page_owner_id=1, user_id=1), actor_id=1)
-    ids = asyncio.run(_consume_ids(pipeline.direct_url, pipeline.topology.stats_queue, 1, wait=30))
+    ids = _consume_ids(pipeline.direct_url, pipeline.topology.stats_queue, 1, wait=30)
     assert ids == [str(event.event_id)]
     os.killpg(first.popen.pid, signal.SIGTERM)
     wait_for(lambda: "lock acquired" in second.output(), what="second relay takes over")
     with transaction.atomic():
         later = append_event(PostLiked(post_id=2, page_id=1, page_owner_id=1, user_id=1), actor_id=1)
-    ids = asyncio.run(_consume_ids(pipeline.direct_url, pipeline.topology.stats_queue, 1, wait=30))
+    ids = _consume_ids(pipeline.direct_url, pipeline.topology.stats_queue, 1, wait=30)
     assert ids == [str(later.event_id)]
