@@ -26,21 +26,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-os.environ.update(
-    {
-        "DJANGO_SETTINGS_MODULE": "core_app.settings",
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "bench-only-secret",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "JWT_GENERATE_DEV_KEYS": "1",
-        "JWT_PRIVATE_KEY_FILE": str(ROOT / "var" / "bench-keys" / "jwt_private.pem"),
-        "JWT_PUBLIC_KEY_FILE": str(ROOT / "var" / "bench-keys" / "jwt_public.pem"),
-        "POSTGRES_DB": os.environ.get("BENCH_POSTGRES_DB", "innotter_bench"),
-        "POSTGRES_CONN_MAX_AGE": "600",
-        "LOG_LEVEL": "WARNING",
-    }
-)
 sys.path.insert(0, str(ROOT))
+from bench.feed.run import ENV  # noqa: E402  (the feed benchmark's settings: its dataset, DEBUG off)
+
+os.environ.update(ENV)
 
 import django  # noqa: E402
 
