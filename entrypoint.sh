@@ -17,6 +17,8 @@ run_step() {
 
 role="${1:-api}"
 [ "$#" -gt 0 ] && shift
+# the `process` field of the JSON log lines (observability/logs.py)
+export PROCESS_NAME="${PROCESS_NAME:-$role}"
 
 case "$role" in
   keys)

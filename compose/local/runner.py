@@ -301,11 +301,13 @@ def spawn(svc: Service, cfg: Config) -> Running:
     cwd = svc.cwd(cfg)
     cwd.mkdir(parents=True, exist_ok=True)
     offset = log.stat().st_size if log.exists() else 0
+    env = cfg.child_env()
+    env["PROCESS_NAME"] = svc.name  # the `process` field of its log lines (observability/logs.py)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             svc.argv(cfg),
             cwd=cwd,
-            env=cfg.child_env(),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
