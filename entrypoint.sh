@@ -39,11 +39,11 @@ case "$role" in
     ;;
   worker)
     run_step python manage.py wait_for db broker aws --timeout "$WAIT_TIMEOUT"
-    exec celery -A projections.celery_app worker --loglevel=INFO
+    exec celery -A projections.celery_app --quiet worker --loglevel=INFO
     ;;
   beat)
     run_step python manage.py wait_for db broker --timeout "$WAIT_TIMEOUT"
-    exec celery -A projections.celery_app beat --loglevel=INFO
+    exec celery -A projections.celery_app --quiet beat --loglevel=INFO
     ;;
   manage)
     exec python manage.py "$@"

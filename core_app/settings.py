@@ -233,6 +233,7 @@ FEED_BACKFILL_POSTS = env_int("FEED_BACKFILL_POSTS", 50)
 
 # JSON lines on stderr (LOG_FORMAT=text for a human format), level LOG_LEVEL: observability/logs.py
 LOGGING = logging_config()
+LOGGING_CONFIG = "observability.logs.apply_config"
 
 # Users and uploads.
 S3_PRESIGNED_URL_TTL_SECONDS = env_int("S3_PRESIGNED_URL_TTL_SECONDS", 3600)

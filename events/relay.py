@@ -224,8 +224,9 @@ def request_ids_of(messages: Sequence[EventMessage]) -> tuple[str, ...]:
 def log_published(batch: InFlight) -> None:
     """One line per confirmed batch: how many events, up to where, and the requests they came from."""
     logger.info(
-        "%d events published up to position %d",
+        "%d event%s published up to position %d",
         batch.size,
+        "" if batch.size == 1 else "s",
         batch.last_position,
         extra={"last_position": batch.last_position, "request_ids": list(batch.request_ids)},
     )

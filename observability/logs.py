@@ -144,6 +144,14 @@ def logging_config(level: str | int | None = None) -> dict[str, Any]:
     }
 
 
+def apply_config(config: dict[str, Any]) -> None:
+    """dictConfig, and Python's warnings logged too (as lines of the `py.warnings` logger).
+
+    Django's LOGGING_CONFIG: Django calls it with LOGGING."""
+    logging.config.dictConfig(config)
+    logging.captureWarnings(True)
+
+
 def configure_logging(level: str | int | None = None) -> None:
     """Apply `logging_config` to this process."""
-    logging.config.dictConfig(logging_config(level))
+    apply_config(logging_config(level))

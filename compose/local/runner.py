@@ -218,13 +218,14 @@ SERVICES: list[Service] = [
     Service("relay", lambda c: [tool("python"), "manage.py", "run_relay"], settled_check),
     Service(
         "worker",
-        lambda c: [tool("celery"), "-A", "projections.celery_app", "worker", "--loglevel=INFO"],
+        # --quiet: no banner, so that its log holds only JSON lines (observability/logs.py)
+        lambda c: [tool("celery"), "-A", "projections.celery_app", "--quiet", "worker", "--loglevel=INFO"],
         log_line_check(" ready."),
     ),
     # beat keeps its schedule file in its working directory: one per stack, not in the repository.
     Service(
         "beat",
-        lambda c: [tool("celery"), "-A", "projections.celery_app", "beat", "--loglevel=INFO"],
+        lambda c: [tool("celery"), "-A", "projections.celery_app", "--quiet", "beat", "--loglevel=INFO"],
         settled_check,
         cwd=lambda c: c.var_dir / "run" / "beat",
     ),
