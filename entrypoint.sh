@@ -17,6 +17,8 @@ run_step() {
 
 role="${1:-api}"
 [ "$#" -gt 0 ] && shift
+# the `process` field of the JSON log lines (observability/logs.py)
+export PROCESS_NAME="${PROCESS_NAME:-$role}"
 
 case "$role" in
   keys)
@@ -37,11 +39,11 @@ case "$role" in
     ;;
   worker)
     run_step python manage.py wait_for db broker aws --timeout "$WAIT_TIMEOUT"
-    exec celery -A projections.celery_app worker --loglevel=INFO
+    exec celery -A projections.celery_app --quiet worker --loglevel=INFO
     ;;
   beat)
     run_step python manage.py wait_for db broker --timeout "$WAIT_TIMEOUT"
-    exec celery -A projections.celery_app beat --loglevel=INFO
+    exec celery -A projections.celery_app --quiet beat --loglevel=INFO
     ;;
   manage)
     exec python manage.py "$@"

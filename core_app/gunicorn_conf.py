@@ -13,12 +13,17 @@ API_WORKER_CLASS  `sync` (default) or `gthread` (both answer their own errors as
 Request limits: a request line over 4094 bytes is a 414, more than 100 header fields or one over
 8190 bytes a 431, answered in the API's JSON error body by the worker classes above. gunicorn's
 own flags (--limit-request-line, ... on the command line or in GUNICORN_CMD_ARGS) override them.
+
+Logs: JSON lines on stderr like every process (observability/logs.py; LOG_FORMAT, LOG_LEVEL),
+the access log off unless asked for (--access-logfile), as it is without a logging configuration.
 This module only sets gunicorn's settings; it imports neither Django nor the application.
 """
 
 from __future__ import annotations
 
 import os
+
+from observability.logs import logging_config
 
 MIN_WORKERS, MAX_WORKERS = 2, 16
 WORKER_CLASSES = {
@@ -62,3 +67,7 @@ limit_request_field_size = 8190
 # gunicorn's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl): several
 # stacks on one machine would take it from each other, and nothing here uses it.
 control_socket_disable = True
+# The error log as JSON lines (observability/logs.py); the access log stays off unless asked for.
+logconfig_dict = logging_config()
+logger_class = "core_app.common.gunicorn_logging.Logger"
+loglevel = (os.environ.get("LOG_LEVEL") or "info").lower()

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+from observability.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env")
 
@@ -91,7 +93,9 @@ INSTALLED_APPS = [
 # Sessions, the CSRF cookie, Django's auth and messages serve the admin panel only: they pass
 # API requests straight on (core_app/common/admin_middleware.py).
 MIDDLEWARE = [
-    # outermost: an error answer of any layer below that is not JSON gets the API's error body
+    # the request id (X-Request-ID): bound first, on every answer (core_app/common/request_id.py)
+    "core_app.common.request_id.RequestIdMiddleware",
+    # next: an error answer of any layer below that is not JSON gets the API's error body
     "core_app.common.exceptions.JSONErrorsMiddleware",
     "core_app.common.middleware.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -227,13 +231,9 @@ FEED_FANOUT_CHUNK = env_int("FEED_FANOUT_CHUNK", 1000)
 FEED_FANOUT_MAX_FOLLOWERS = env_int("FEED_FANOUT_MAX_FOLLOWERS", 10000)
 FEED_BACKFILL_POSTS = env_int("FEED_BACKFILL_POSTS", 50)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-}
+# JSON lines on stderr (LOG_FORMAT=text for a human format), level LOG_LEVEL: observability/logs.py
+LOGGING = logging_config()
+LOGGING_CONFIG = "observability.logs.apply_config"
 
 # Users and uploads.
 S3_PRESIGNED_URL_TTL_SECONDS = env_int("S3_PRESIGNED_URL_TTL_SECONDS", 3600)

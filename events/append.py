@@ -19,14 +19,18 @@ ordered before the event it waited for.)
 
 from __future__ import annotations
 
+import logging
 import uuid
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from events.contracts import EventEnvelope, EventPayload
 from events.horizon import RELAY_SLEEPING
 from events.models import StoredEvent
+from observability.trace import current_request_id
+
+logger = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "event_log"
 
@@ -69,7 +73,32 @@ def _new_event(payload: EventPayload, actor_id: int | None) -> StoredEvent:
         payload=payload.model_dump(mode="json"),
         occurred_at=timezone.now(),
         is_moderation=payload.is_moderation(),
+        request_id=current_request_id(),  # the request (or the task of the event) that caused it
     )
+
+
+def _log_appended(events: list[StoredEvent]) -> None:
+    """One line per committed append (one per call for a bulk append), with the bound request id."""
+    if len(events) == 1:
+        event = events[0]
+        logger.info(
+            "event %s appended",
+            event.type,
+            extra={
+                "request_id": event.request_id,
+                "event_id": event.event_id,
+                "event_type": event.type,
+                "position": event.position,
+            },
+        )
+    else:
+        types = sorted({event.type for event in events})
+        logger.info(
+            "%d events appended (%s)",
+            len(events),
+            ", ".join(types),
+            extra={"first_position": events[0].position, "last_position": events[-1].position},
+        )
 
 
 def append_event(payload: EventPayload, *, actor_id: int | None) -> StoredEvent:
@@ -78,6 +107,8 @@ def append_event(payload: EventPayload, *, actor_id: int | None) -> StoredEvent:
     event = _new_event(payload, actor_id)
     event.save(force_insert=True)
     _notify_relay_if_asleep()
+    if logger.isEnabledFor(logging.INFO):
+        transaction.on_commit(lambda: _log_appended([event]))
     return event
 
 
@@ -92,6 +123,8 @@ def append_events(payloads: list[EventPayload], *, actor_id: int | None) -> list
     _require_transaction(payloads[0])
     events = StoredEvent.objects.bulk_create([_new_event(p, actor_id) for p in payloads], batch_size=1000)
     _notify_relay_if_asleep()
+    if logger.isEnabledFor(logging.INFO):
+        transaction.on_commit(lambda: _log_appended(events))
     return events
 
 

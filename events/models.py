@@ -26,6 +26,8 @@ class StoredEvent(models.Model):
     payload = models.JSONField(encoder=DjangoJSONEncoder)
     occurred_at = models.DateTimeField()
     is_moderation = models.BooleanField(default=False)
+    # The X-Request-ID of the request that appended it (or of the task it caused); null outside one.
+    request_id = models.CharField(max_length=128, null=True, blank=True)
 
     class Meta:
         db_table = "event_log"

@@ -31,6 +31,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from pamqp import commands, frame, header, heartbeat
 from pamqp.base import Frame
 
+from observability.trace import MESSAGE_HEADER
+
 CHANNEL = 1
 FRAME_END = b"\xce"
 DEFAULT_HEARTBEAT_SECONDS = 60
@@ -42,6 +44,10 @@ _FRAME_HEAD = struct.Struct(">BHI")
 _PUBLISH_HEAD = struct.Struct(">HHH")  # class 60, method 40, reserved
 _CONTENT_HEAD = struct.Struct(">HHQH")  # class 60, weight, body size, property flags
 _POSITION_HEADER = struct.Struct(">I9sBq")  # table size, b"\x08position", b"l", value
+_POSITION_SIZE = 18
+# The request id, when the event has one: field name, b"S" (long string), its length, its bytes.
+_REQUEST_ID_FIELD = bytes((len(MESSAGE_HEADER),)) + MESSAGE_HEADER.encode() + b"S"
+_LONG_STRING_SIZE = struct.Struct(">I")
 _TIMESTAMP = struct.Struct(">Q")
 # content_type, headers, delivery_mode, message_id, timestamp, type (AMQP 0-9-1 Basic props).
 _PROPERTY_FLAGS = 0x8000 | 0x2000 | 0x1000 | 0x0080 | 0x0040 | 0x0020
@@ -79,6 +85,7 @@ class EventMessage(NamedTuple):
     type: str
     timestamp: int  # seconds since the epoch
     position: int
+    request_id: str | None = None  # the X-Request-ID of the write that appended it
 
 
 def _shortstr(value: str) -> bytes:
@@ -98,13 +105,29 @@ def publish_method_frame(exchange: str, routing_key: str) -> bytes:
     return _frame(1, payload)
 
 
+def encode_headers(position: int, request_id: str | None) -> bytes:
+    """The headers field table: `position` (long long) and, when there is one, `request_id` (long string)."""
+    if request_id is None:
+        return _POSITION_HEADER.pack(_POSITION_SIZE, b"\x08position", ord("l"), position)
+    raw = request_id.encode()
+    size = _POSITION_SIZE + len(_REQUEST_ID_FIELD) + _LONG_STRING_SIZE.size + len(raw)
+    return b"".join(
+        (
+            _POSITION_HEADER.pack(size, b"\x08position", ord("l"), position),
+            _REQUEST_ID_FIELD,
+            _LONG_STRING_SIZE.pack(len(raw)),
+            raw,
+        )
+    )
+
+
 def encode_content(message: EventMessage, frame_max: int) -> list[bytes]:
     """The content header frame (the event's properties) and the body frames of one message."""
     properties = b"".join(
         (
             bytes((len(CONTENT_TYPE),)),
             CONTENT_TYPE,
-            _POSITION_HEADER.pack(18, b"\x08position", ord("l"), message.position),
+            encode_headers(message.position, message.request_id),
             _PERSISTENT,
             _shortstr(message.message_id),
             _TIMESTAMP.pack(message.timestamp),

@@ -75,7 +75,8 @@ READ_BATCH_SQL = """
                'event_id', event_id, 'position', position, 'type', type, 'version', version,
                'aggregate_type', aggregate_type, 'aggregate_id', aggregate_id,
                'actor_id', actor_id, 'occurred_at', occurred_at, 'payload', payload
-           )::text
+           )::text,
+           request_id
     FROM event_log
     WHERE position > %(cursor)s AND position <= %(upto)s
     ORDER BY position
@@ -153,8 +154,8 @@ async def read_batch(
     """The broker messages of the next `limit` events in (`after`, `upto`], in log order."""
     cur = await conn.execute(READ_BATCH_SQL, {"cursor": after, "upto": upto, "limit": limit})
     return [
-        EventMessage(body.encode(), event_id, type_, timestamp, position)
-        for position, event_id, type_, timestamp, body in await cur.fetchall()
+        EventMessage(body.encode(), event_id, type_, timestamp, position, request_id)
+        for position, event_id, type_, timestamp, body, request_id in await cur.fetchall()
     ]
 
 
@@ -210,6 +211,25 @@ class InFlight:
     last_position: int
     size: int
     confirmed: asyncio.Future[None]
+    request_ids: tuple[str, ...] = ()  # of its events, each once, for the log
+
+
+def request_ids_of(messages: Sequence[EventMessage]) -> tuple[str, ...]:
+    """The request ids of a batch's events, each once, in order (none unless INFO is logged)."""
+    if not logger.isEnabledFor(logging.INFO):
+        return ()
+    return tuple(dict.fromkeys(m.request_id for m in messages if m.request_id is not None))
+
+
+def log_published(batch: InFlight) -> None:
+    """One line per confirmed batch: how many events, up to where, and the requests they came from."""
+    logger.info(
+        "%d event%s published up to position %d",
+        batch.size,
+        "" if batch.size == 1 else "s",
+        batch.last_position,
+        extra={"last_position": batch.last_position, "request_ids": list(batch.request_ids)},
+    )
 
 
 class Relay:
@@ -332,7 +352,7 @@ class Relay:
             if messages:
                 after = messages[-1].position
                 confirmed = publisher.publish(self.config.topology.exchange, messages)
-                in_flight.append(InFlight(after, len(messages), confirmed))
+                in_flight.append(InFlight(after, len(messages), confirmed, request_ids_of(messages)))
             if len(messages) == self.config.batch_size:
                 continue
             if not await self._stable.refresh(data):  # read up to the stable head: has it moved?
@@ -353,6 +373,7 @@ class Relay:
             batch = in_flight.popleft()
             batch.confirmed.result()  # a failed later batch raises here, before the cursor moves
             position, confirmed = batch.last_position, confirmed + batch.size
+            log_published(batch)
         # Still the lock holder? (If its connection died, another relay may have taken over.)
         await lock_conn.execute("SELECT 1")
         await advance_cursor(data, self.config.name, cursor, position)

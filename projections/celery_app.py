@@ -17,6 +17,7 @@ from kombu import Consumer, Exchange, Queue
 
 from events.management.config import topology_from_settings
 from events.topology import declare_topology_sync
+from observability import celery_signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core_app.settings")
 
@@ -89,6 +90,8 @@ class EventConsumerStep(bootsteps.ConsumerStep):
 
 
 app.steps["consumer"].add(EventConsumerStep)
+# JSON logs instead of Celery's own format; tasks carry the request id (observability/celery_signals.py)
+celery_signals.connect()
 
 
 @signals.worker_init.connect

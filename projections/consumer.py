@@ -10,6 +10,8 @@ dead-lettered, a failing one handed back (bounded by the delivery limit); the ot
 batch are applied and acked all the same.
 Fan-out and e-mail tasks are published before the commit: a crash in between publishes them
 again, which is harmless because the tasks are idempotent.
+Each event is handled with its request id (the message's `request_id` header) bound, so the
+tasks it publishes carry it on, and one line per applied event logs it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from django.db import close_old_connections, transaction
 
 from events.consumer import PoisonMessageError, decode_event, delivery_count, redelivery_backoff
 from events.contracts import PostCreated
+from observability.trace import bound, request_id_from_headers
 from projections import notifications
 from projections.feed.handlers import apply_feed_event
 from projections.feed.work import FeedWork
@@ -41,6 +44,12 @@ def process_event(body: bytes, work: FeedWork, queue_emails: EmailQueue) -> None
         notifications.on_post_created(payload, envelope, queue_emails)
 
 
+def process_message(message: Any, work: FeedWork, queue_emails: EmailQueue) -> None:
+    """`process_event` with the message's request id and event bound (the tasks it publishes carry the id)."""
+    with bound(**_trace(message)):
+        process_event(message.body, work, queue_emails)
+
+
 def on_event_messages(messages: Sequence[Any], work: FeedWork, queue_emails: EmailQueue) -> None:
     """Apply a batch in one transaction; ack what was applied, dead-letter poison, hand back failures."""
     close_old_connections()
@@ -51,7 +60,7 @@ def on_event_messages(messages: Sequence[Any], work: FeedWork, queue_emails: Ema
         with transaction.atomic():
             for message in messages:
                 try:
-                    process_event(message.body, work, queue_emails)
+                    process_message(message, work, queue_emails)
                 except PoisonMessageError as exc:
                     logger.error("dead-lettering message %s: %s", message.properties.get("message_id"), exc)
                     message.reject(requeue=False)
@@ -68,6 +77,8 @@ def on_event_messages(messages: Sequence[Any], work: FeedWork, queue_emails: Ema
         failed, applied = [m for m in messages if not any(m is p for p in poison)], []
     for message in applied:
         message.ack()
+        trace = _trace(message)
+        logger.info("event %s applied", trace["event_type"], extra=trace)
     if failed:
         close_old_connections()
         time.sleep(redelivery_backoff(max(delivery_count(m.headers) for m in failed)))
@@ -78,6 +89,16 @@ def on_event_messages(messages: Sequence[Any], work: FeedWork, queue_emails: Ema
 def on_event_message(message: Any, work: FeedWork, queue_emails: EmailQueue) -> None:
     """A batch of one."""
     on_event_messages([message], work, queue_emails)
+
+
+def _trace(message: Any) -> dict[str, Any]:
+    """The request id, event id and type of an event message (from its headers and properties)."""
+    properties = message.properties
+    return {
+        "request_id": request_id_from_headers(message.headers),
+        "event_id": properties.get("message_id"),
+        "event_type": properties.get("type"),
+    }
 
 
 def _log_failure(message: Any) -> None:

@@ -154,6 +154,12 @@ def send_post_notifications(post_id: int, user_ids: Sequence[int], client: Any |
             _mark(post_id, user.pk, EmailDelivery.Status.FAILED, "")
             continue
         _mark(post_id, user.pk, EmailDelivery.Status.SENT, message_id)
+        logger.info(
+            "e-mail of post %s sent to user %s",
+            post_id,
+            user.pk,
+            extra={"post_id": post_id, "user_id": user.pk, "ses_message_id": message_id},
+        )
     return retry
 
 

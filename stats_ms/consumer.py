@@ -23,6 +23,8 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
 from events.contracts import EventEnvelope
 from events.topology import Topology, declare_on_channel, topology_from_env
+from observability.logs import configure_logging
+from observability.trace import request_id_from_headers
 from stats_ms.aws import dynamodb_resource
 from stats_ms.repository import FoldedEvent, StatsRepository
 from stats_ms.settings import Settings, get_settings
@@ -66,6 +68,7 @@ class StatsConsumer:
             # the head of the inbox, so every unsettled delivery up to the last one is this
             # batch's (the dead-lettered ones are settled already).
             await _settle(valid[-1].ack(multiple=True))
+            log_folded(valid)
 
     async def _write(self, folded: list[FoldedEvent], stop: asyncio.Event) -> bool:
         """Write with backoff while DynamoDB is unavailable; False if asked to stop first."""
@@ -125,6 +128,19 @@ class StatsConsumer:
         finally:
             with contextlib.suppress(Exception):
                 await queue.cancel(tag)
+
+
+def log_folded(messages: list[AbstractIncomingMessage]) -> None:
+    """One line per folded event, with the request id its message carries."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    for message in messages:
+        trace = {
+            "request_id": request_id_from_headers(message.headers),
+            "event_id": message.message_id,
+            "event_type": message.type,
+        }
+        logger.info("event %s folded", message.type, extra=trace)
 
 
 async def _next(
@@ -206,7 +222,7 @@ async def _retry(what: str, action: Callable[[], Awaitable[T]], stop: asyncio.Ev
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()  # JSON lines, LOG_LEVEL (observability/logs.py)
     settings = get_settings()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

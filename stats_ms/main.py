@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from observability.logs import configure_logging
 from stats_ms.api import router
 from stats_ms.auth import BlockedUsers, TokenVerifier
 from stats_ms.aws import dynamodb_resource
@@ -181,4 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+# uvicorn has configured its loggers before it imports this module: from here on they, like every
+# process, log JSON lines (observability/logs.py; its access log stays on, as it always was).
+configure_logging()
 app = create_app()

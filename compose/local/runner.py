@@ -218,13 +218,14 @@ SERVICES: list[Service] = [
     Service("relay", lambda c: [tool("python"), "manage.py", "run_relay"], settled_check),
     Service(
         "worker",
-        lambda c: [tool("celery"), "-A", "projections.celery_app", "worker", "--loglevel=INFO"],
+        # --quiet: no banner, so that its log holds only JSON lines (observability/logs.py)
+        lambda c: [tool("celery"), "-A", "projections.celery_app", "--quiet", "worker", "--loglevel=INFO"],
         log_line_check(" ready."),
     ),
     # beat keeps its schedule file in its working directory: one per stack, not in the repository.
     Service(
         "beat",
-        lambda c: [tool("celery"), "-A", "projections.celery_app", "beat", "--loglevel=INFO"],
+        lambda c: [tool("celery"), "-A", "projections.celery_app", "--quiet", "beat", "--loglevel=INFO"],
         settled_check,
         cwd=lambda c: c.var_dir / "run" / "beat",
     ),
@@ -301,11 +302,13 @@ def spawn(svc: Service, cfg: Config) -> Running:
     cwd = svc.cwd(cfg)
     cwd.mkdir(parents=True, exist_ok=True)
     offset = log.stat().st_size if log.exists() else 0
+    env = cfg.child_env()
+    env["PROCESS_NAME"] = svc.name  # the `process` field of its log lines (observability/logs.py)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             svc.argv(cfg),
             cwd=cwd,
-            env=cfg.child_env(),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

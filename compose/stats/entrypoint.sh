@@ -12,6 +12,8 @@ run_step() {
 }
 
 role="${1:-api}"
+# the `process` field of the JSON log lines (observability/logs.py): stats-api, stats-consumer
+export PROCESS_NAME="${PROCESS_NAME:-stats-$role}"
 
 case "$role" in
   api)

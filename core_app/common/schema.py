@@ -10,6 +10,9 @@ the error envelope (`Error`, the body of core_app.common.exceptions.error_body) 
 - 413 and 415 where it takes a body;
 - 503 everywhere (the database away), with Retry-After.
 
+Every operation also documents the `X-Request-ID` request header, and every answer, errors
+included, the same response header (core_app/common/request_id.py).
+
 Codes that only some operations answer (409 conflict, 429 throttled, a login's 401) are in
 OPERATION_ERRORS below, by "METHOD path" as the schema spells it; a view may also declare one
 in its own `extend_schema(responses=...)` with `errors(...)`.
@@ -22,6 +25,8 @@ from typing import Any
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
+
+from observability.trace import HTTP_HEADER, MAX_LENGTH
 
 ERROR_DESCRIPTIONS = {
     400: "Invalid input (`validation_error`, details: field -> messages).",
@@ -47,6 +52,25 @@ OPERATION_ERRORS: dict[str, set[int]] = {
     "POST /api/v1/pages/{id}/follow/": {409},  # one's own page
 }
 RETRY_AFTER_HEADER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}}
+REQUEST_ID_DESCRIPTION = (
+    f"The request's id, which its log lines and the events it appends carry. An id of 1 to {MAX_LENGTH} "
+    "characters out of `A-Z a-z 0-9 . _ : + / = @ -` is kept; any other value, or none, is replaced "
+    "by a fresh one (never an error)."
+)
+REQUEST_ID_PARAMETER = {
+    "in": "header",
+    "name": HTTP_HEADER,
+    "required": False,
+    "schema": {"type": "string"},
+    "description": REQUEST_ID_DESCRIPTION,
+}
+REQUEST_ID_HEADER = {
+    HTTP_HEADER: {
+        "schema": {"type": "string", "maxLength": MAX_LENGTH},
+        "required": True,
+        "description": "The id the request went by: the one it sent if kept, else the one made for it.",
+    }
+}
 
 
 class ErrorBodySerializer(serializers.Serializer):
@@ -84,6 +108,9 @@ class AutoSchema(SpectacularAutoSchema):
         for code in sorted(self._error_codes(operation)):
             if str(code) not in responses:
                 responses[str(code)] = self._error_response(code)
+        operation.setdefault("parameters", []).append(REQUEST_ID_PARAMETER)
+        for response in responses.values():
+            response["headers"] = {**response.get("headers", {}), **REQUEST_ID_HEADER}
         return operation
 
     def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:

@@ -4,11 +4,12 @@ import psycopg
 import pytest
 from django.db import transaction
 
-from events.append import NOTIFY_CHANNEL, NotInTransactionError, append_event, to_envelope
+from events.append import NOTIFY_CHANNEL, NotInTransactionError, append_event, append_events, to_envelope
 from events.contracts import PageBlocked, PostLiked, UnknownEventError, parse_payload
 from events.horizon import RELAY_SLEEPING
 from events.management.config import conninfo_from_settings
 from events.models import StoredEvent
+from observability.trace import bound
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,6 +45,34 @@ def test_moderation_flag_comes_from_the_contract() -> None:
     with transaction.atomic():
         stored = append_event(PageBlocked(page_id=1, owner_id=2, until=None, reason="spam"), actor_id=9)
     assert stored.is_moderation is True
+
+
+def test_an_event_stores_the_bound_request_id_and_none_outside_a_request() -> None:
+    like = PostLiked(post_id=1, page_id=2, page_owner_id=3, user_id=4)
+    with bound("req-1"), transaction.atomic():
+        one = append_event(like, actor_id=4)
+        several = append_events([like, like], actor_id=4)
+    with transaction.atomic():  # a task or command with nothing bound
+        outside = append_event(like, actor_id=4)
+    stored = dict(StoredEvent.objects.values_list("position", "request_id"))
+    assert [stored[e.position] for e in (one, *several)] == ["req-1"] * 3
+    assert stored[outside.position] is None
+
+
+def test_each_committed_append_is_logged_once_and_a_rolled_back_one_never(caplog) -> None:
+    like = PostLiked(post_id=1, page_id=2, page_owner_id=3, user_id=4)
+    with caplog.at_level("INFO", logger="events.append"):
+        with bound("req-2"), transaction.atomic():
+            event = append_event(like, actor_id=4)
+            assert not caplog.records  # not before the commit
+        with pytest.raises(RuntimeError), transaction.atomic():
+            append_event(like, actor_id=4)
+            raise RuntimeError("rolled back")
+        with transaction.atomic():
+            append_events([like, like, like], actor_id=4)
+    single, bulk = caplog.records
+    assert (single.request_id, single.event_id, single.event_type) == ("req-2", event.event_id, "post.liked")
+    assert bulk.getMessage() == "3 events appended (post.liked)"
 
 
 def test_unknown_type_is_rejected() -> None:

@@ -29,7 +29,9 @@ from events.publisher import (
 from events.topology import declare_topology
 
 
-def message(position: int = 7, type_: str = "post.liked", body: bytes | None = None) -> EventMessage:
+def message(
+    position: int = 7, type_: str = "post.liked", body: bytes | None = None, request_id: str | None = None
+) -> EventMessage:
     """An event message as the relay builds it (body = EventEnvelope JSON)."""
     envelope = EventEnvelope(
         event_id=uuid.uuid4(),
@@ -48,6 +50,7 @@ def message(position: int = 7, type_: str = "post.liked", body: bytes | None = N
         type=type_,
         timestamp=int(envelope.occurred_at.timestamp()),
         position=position,
+        request_id=request_id,
     )
 
 
@@ -88,6 +91,20 @@ def test_content_header_decodes_to_the_event_properties() -> None:
     )
     assert props.headers == {"position": 2**40}
     assert props.timestamp == datetime(2026, 1, 1, 12, 30, 15, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "request_id", ["r", "4bf92f3577b34da6a3ce929d0e0e4736", "x" * 128, "0b5c6d1e-2f3a-4b5c:req/+=@._"]
+)
+def test_the_request_id_is_a_long_string_header_beside_the_position(request_id: str) -> None:
+    source = message(position=-(2**63), request_id=request_id)
+    [(_, content), (_, body)] = decode_frames(b"".join(encode_content(source, 131072)))
+    assert isinstance(content, header.ContentHeader)
+    props = content.properties
+    assert props.headers == {"position": -(2**63), "request_id": request_id}
+    # the fields after the table are still where pamqp expects them
+    assert (props.delivery_mode, props.message_id, props.message_type) == (2, source.message_id, "post.liked")
+    assert body.value == source.body  # type: ignore[attr-defined]
 
 
 def test_a_large_body_is_split_into_frames_of_at_most_frame_max() -> None:
@@ -212,6 +229,21 @@ def test_confirms_resolve_and_every_queue_gets_the_messages_in_order(topology) -
             "application/json",
         )
         assert first.delivery_mode == aio_pika.DeliveryMode.PERSISTENT and first.headers == {"position": 1}
+
+
+@pytest.mark.integration
+def test_a_consumer_reads_the_request_id_header_back_from_the_broker(topology) -> None:
+    sent = [message(1, request_id="req-from-api"), message(2)]
+
+    async def scenario():
+        await declare_topology(settings.RABBITMQ_URL, topology)
+        async with await Publisher.connect(settings.RABBITMQ_URL) as publisher:
+            await publisher.publish(topology.exchange, sent)
+        return await received(topology.stats_queue, 2)
+
+    with_id, without = asyncio.run(scenario())
+    assert with_id.headers == {"position": 1, "request_id": "req-from-api"}
+    assert without.headers == {"position": 2}
 
 
 @pytest.mark.integration

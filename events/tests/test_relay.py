@@ -28,6 +28,7 @@ from events.relay import (
     read_batch,
     read_cursor,
     relay_lag,
+    request_ids_of,
 )
 from events.topology import Topology, topology_from_env
 
@@ -53,7 +54,7 @@ def test_lock_key_is_stable_per_name() -> None:
     assert -(2**63) <= advisory_lock_key("main") < 2**63
 
 
-def stored(position: int, payload: dict, actor_id: int | None = 4) -> StoredEvent:
+def stored(position: int, payload: dict, actor_id: int | None = 4, request_id: str | None = None):
     return StoredEvent.objects.create(
         position=position,
         event_id=uuid.uuid4(),
@@ -64,6 +65,7 @@ def stored(position: int, payload: dict, actor_id: int | None = 4) -> StoredEven
         actor_id=actor_id,
         occurred_at=datetime(2026, 1, 1, 12, 30, 15, 999_000, tzinfo=UTC),
         payload=payload,
+        request_id=request_id,
     )
 
 
@@ -82,6 +84,41 @@ def test_message_bodies_parse_exactly_like_the_pydantic_envelope() -> None:
         assert EventEnvelope.model_validate_json(message.body) == from_pydantic
         assert (message.message_id, message.type) == (str(event.event_id), "post.liked")
         assert message.timestamp == int(event.occurred_at.timestamp())  # whole seconds, like aio-pika
+
+
+def test_messages_carry_the_request_id_of_their_event_and_the_envelope_stays_as_it_was() -> None:
+    payload = {"post_id": 1, "page_id": 2, "page_owner_id": 3, "user_id": 4}
+    stored(1, payload, request_id="req-1")
+    stored(2, payload)
+    with_id, without = asyncio.run(_with_conn(lambda conn: read_batch(conn, 0, 10**9, 10)))
+    assert (with_id.request_id, without.request_id) == ("req-1", None)
+    assert "request_id" not in json.loads(with_id.body)  # the contract (extra="forbid") is unchanged
+
+
+def test_a_confirmed_batch_is_logged_once_with_its_request_ids(caplog) -> None:
+    relay = Relay(config())
+
+    async def scenario(data, lock):
+        confirmed = asyncio.get_running_loop().create_future()
+        confirmed.set_result(None)
+        batch = InFlight(7, 3, confirmed, ("req-a", "req-b"))
+        with caplog.at_level("INFO", logger="events.relay"):
+            await relay._advance_confirmed(data, lock, 0, deque([batch]))
+
+    append(1)
+    RelayCursor.objects.create(name="unit", position=0)
+    asyncio.run(_with_conns(scenario))
+    [line] = [r for r in caplog.records if r.name == "events.relay"]
+    assert line.getMessage() == "3 events published up to position 7"
+    assert line.request_ids == ["req-a", "req-b"]
+
+
+def test_a_batchs_request_ids_are_listed_once_each_in_order() -> None:
+    def msg(position: int, request_id: str | None) -> EventMessage:
+        return EventMessage(b"{}", "id", "post.liked", 0, position, request_id)
+
+    batch = [msg(1, "b"), msg(2, None), msg(3, "a"), msg(4, "b")]
+    assert request_ids_of(batch) == ("b", "a")
 
 
 def test_topology_names_from_the_environment() -> None:

@@ -126,6 +126,12 @@ def _send_one(
         _mark(user.pk, slot, DigestDelivery.Status.FAILED)
         return True
     _mark(user.pk, slot, DigestDelivery.Status.SENT, message_id)
+    logger.info(
+        "%s digest sent to user %s",
+        period,
+        user.pk,
+        extra={"user_id": user.pk, "ses_message_id": message_id, "slot": slot.isoformat()},
+    )
     return True
 
 

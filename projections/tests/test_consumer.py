@@ -272,3 +272,27 @@ def test_batcher_flushes_a_full_batch_at_once_and_without_a_loop_each_message() 
         unbatched = consumer.EventBatcher(mock.Mock(), mock.Mock(), limit=50, schedule=None)
         unbatched.on_message("m4")
         assert flushed[-1] == ["m4"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_event_is_handled_with_its_request_id_bound_and_logged_once_applied(caplog) -> None:
+    from observability.trace import EVENT, current_request_id
+
+    seen = []
+    traced = mock.Mock(
+        body=b"{}", headers={"request_id": "req-5"}, properties={"message_id": "ev-1", "type": "post.created"}
+    )
+    untraced = mock.Mock(body=b"{}", headers={}, properties={"message_id": "ev-2", "type": "page.created"})
+    record = lambda *args: seen.append((current_request_id(), EVENT.get()))  # noqa: E731
+    with (
+        mock.patch.object(consumer, "process_event", side_effect=record),
+        caplog.at_level("INFO", logger="projections.consumer"),
+    ):
+        consumer.on_event_messages([traced, untraced], InlineFeedWork(), mock.Mock())
+    assert seen == [("req-5", ("ev-1", "post.created")), (None, ("ev-2", "page.created"))]
+    assert current_request_id() is None and EVENT.get() is None
+    lines = [(r.getMessage(), r.request_id, r.event_id) for r in caplog.records]
+    assert lines == [
+        ("event post.created applied", "req-5", "ev-1"),
+        ("event page.created applied", None, "ev-2"),
+    ]

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import io
+import json
+import logging
 from unittest import mock
 
 import pytest
@@ -10,6 +13,8 @@ from moto.ses.models import ses_backends
 from core_app.pages.models import FollowStatus
 from core_app.testing.factories import FollowFactory, PageFactory, PostFactory, UserFactory
 from events.contracts import PostCreated
+from observability.logs import JsonFormatter
+from observability.trace import bound
 from projections import notifications
 from projections.models import AppliedEvent, EmailDelivery
 from projections.tests.conftest import envelope_of
@@ -69,6 +74,32 @@ def test_each_follower_gets_one_email_even_when_the_batch_runs_twice(post, ses, 
     message = messages[0]
     assert message.subject == "New post on Rust Daily"
     assert "Rust Daily" in message.body and f"/posts/{post.pk}" in message.body
+
+
+def test_each_sent_email_is_logged_with_the_request_id_and_the_ses_message_id(post, ses, settings) -> None:
+    """The task runs with the request id of the post bound; its lines are formatted as it logs them."""
+    user = FollowFactory(page=post.page).follower
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("projections.notifications")
+    logger.addHandler(handler)
+    try:
+        with bound("req-mail"):
+            notifications.send_post_notifications(post.pk, [user.pk], client=ses)
+            notifications.send_post_notifications(post.pk, [user.pk], client=ses)  # claimed: no second line
+    finally:
+        logger.removeHandler(handler)
+    [line] = [json.loads(raw) for raw in stream.getvalue().splitlines()]
+    [message] = sent_messages(settings)
+    assert line["message"] == f"e-mail of post {post.pk} sent to user {user.pk}"
+    assert (line["request_id"], line["ses_message_id"], line["post_id"], line["user_id"]) == (
+        "req-mail",
+        message.id,
+        post.pk,
+        user.pk,
+    )
+    assert EmailDelivery.objects.get(user_id=user.pk).message_id == message.id
 
 
 def test_compose_has_text_html_excerpt_and_link(post, settings) -> None:

@@ -63,6 +63,22 @@ async def test_poison_is_rejected_without_requeue_and_the_rest_goes_on(body, cap
     assert "dead-lettering message poison" in caplog.text
 
 
+async def test_each_folded_event_is_logged_once_with_the_request_id_of_its_message(caplog):
+    traced, untraced = good(b.page_created(1, 7)), good(b.post_created(10, 1, 7))
+    traced.headers, untraced.headers = {"position": 1, "request_id": "req-s"}, {"position": 2}
+    traced.type, untraced.type = "page.created", "post.created"
+    poison = message(b"not json", "poison")
+    with caplog.at_level("INFO", logger="stats_ms.consumer"):
+        await StatsConsumer(fake_repo(), batch_limit=10).handle_batch(
+            [traced, poison, untraced], asyncio.Event()
+        )
+    folded = [(r.getMessage(), r.request_id, r.event_id) for r in caplog.records if r.levelname == "INFO"]
+    assert folded == [
+        ("event page.created folded", "req-s", traced.message_id),
+        ("event post.created folded", None, untraced.message_id),
+    ]
+
+
 async def test_a_failing_write_is_retried_and_acked_only_once_it_succeeds():
     repo = fake_repo(side_effect=[RuntimeError("dynamodb down"), None])
     msg = good(b.page_created(1, 7))

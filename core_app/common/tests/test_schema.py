@@ -41,6 +41,20 @@ def test_every_operation_documents_503_and_its_error_codes_with_the_envelope(sch
                 assert _error_ref(operation, code) == "#/components/schemas/Error", (name, code)
 
 
+def test_every_operation_takes_and_every_answer_returns_the_request_id(schema):
+    for name, operation in _operations(schema):
+        [header] = [p for p in operation["parameters"] if p["in"] == "header"]
+        assert (header["name"], header["required"], header["schema"]) == (
+            "X-Request-ID",
+            False,
+            {"type": "string"},  # any value is accepted (an unfit one is replaced, never refused)
+        ), name
+        for code, response in operation["responses"].items():
+            assert response["headers"]["X-Request-ID"]["required"] is True, (name, code)
+    retry_after = _operations(schema)[0][1]["responses"]["503"]["headers"]
+    assert set(retry_after) == {"Retry-After", "X-Request-ID"}
+
+
 def test_error_codes_follow_what_the_operation_takes(schema):
     ops = dict(_operations(schema))
     assert set(ops["POST /api/v1/pages/"]["responses"]) >= {"400", "401", "403", "409", "413", "415"}
@@ -54,7 +68,7 @@ def test_error_codes_follow_what_the_operation_takes(schema):
 
 def test_replies_are_a_paginated_list_with_limit_and_cursor(schema):
     operation = schema["paths"]["/api/v1/posts/{id}/replies/"]["get"]
-    assert {p["name"] for p in operation["parameters"]} == {"id", "limit", "cursor"}
+    assert {p["name"] for p in operation["parameters"] if p["in"] != "header"} == {"id", "limit", "cursor"}
     ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     paginated = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert set(paginated["required"]) == {"results", "next"}

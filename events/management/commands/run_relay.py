@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from typing import Any
 
@@ -10,6 +11,8 @@ from django.core.management.base import BaseCommand
 
 from events.management.config import relay_config_from_settings
 from events.relay import Relay, run_forever
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -24,5 +27,5 @@ class Command(BaseCommand):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, relay.stop)
-        self.stdout.write(f"relay {config.name}: exchange {config.topology.exchange}")
+        logger.info("relay %s: exchange %s", config.name, config.topology.exchange)
         await run_forever(config, relay)
