@@ -19,6 +19,7 @@ This module only sets gunicorn's settings; it imports neither Django nor the app
 from __future__ import annotations
 
 import os
+from typing import Any
 
 MIN_WORKERS, MAX_WORKERS = 2, 16
 WORKER_CLASSES = {
@@ -62,3 +63,22 @@ limit_request_field_size = 8190
 # gunicorn's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl): several
 # stacks on one machine would take it from each other, and nothing here uses it.
 control_socket_disable = True
+
+
+# Metrics (observability/): the workers are forked children, so the master sets their shared
+# directory before any of them imports prometheus-client, serves what they write on the api's
+# metrics port (never the API's), and forgets each worker that exits.
+def on_starting(server: object) -> None:
+    from observability.metrics_setup import prepare_multiprocess
+
+    if prepare_multiprocess("api") is not None:
+        from observability.metrics import serve_metrics
+
+        serve_metrics("api")
+
+
+def child_exit(server: object, worker: Any) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from observability.metrics import forget_process
+
+        forget_process(worker.pid)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+from observability.metrics_setup import metrics_enabled
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env")
 
@@ -104,6 +106,10 @@ MIDDLEWARE = [
     "core_app.common.admin_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Outermost: times every request, whatever layer answers it (observability/metrics.py).
+if metrics_enabled():
+    MIDDLEWARE.insert(0, "core_app.common.metrics.MetricsMiddleware")
 
 ROOT_URLCONF = "core_app.urls"
 WSGI_APPLICATION = "core_app.wsgi.application"

@@ -20,6 +20,7 @@ ordered before the event it waited for.)
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 
 from django.db import connection
 from django.utils import timezone
@@ -27,6 +28,7 @@ from django.utils import timezone
 from events.contracts import EventEnvelope, EventPayload
 from events.horizon import RELAY_SLEEPING
 from events.models import StoredEvent
+from observability.metrics import EVENTS_APPENDED
 
 NOTIFY_CHANNEL = "event_log"
 
@@ -78,6 +80,7 @@ def append_event(payload: EventPayload, *, actor_id: int | None) -> StoredEvent:
     event = _new_event(payload, actor_id)
     event.save(force_insert=True)
     _notify_relay_if_asleep()
+    EVENTS_APPENDED.labels(payload.type).inc()
     return event
 
 
@@ -92,6 +95,8 @@ def append_events(payloads: list[EventPayload], *, actor_id: int | None) -> list
     _require_transaction(payloads[0])
     events = StoredEvent.objects.bulk_create([_new_event(p, actor_id) for p in payloads], batch_size=1000)
     _notify_relay_if_asleep()
+    for type_, appended in Counter(p.type for p in payloads).items():
+        EVENTS_APPENDED.labels(type_).inc(appended)
     return events
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from typing import Any
 
 from celery import Celery, bootsteps, signals
@@ -17,8 +18,13 @@ from kombu import Consumer, Exchange, Queue
 
 from events.management.config import topology_from_settings
 from events.topology import declare_topology_sync
+from observability.metrics_setup import prepare_multiprocess
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core_app.settings")
+# `celery -A projections.celery_app worker`: the pool's children are forked, so their metrics
+# directory is set now, before the task modules (and prometheus-client) are imported.
+if "worker" in sys.argv[1:]:
+    prepare_multiprocess("worker")
 
 BATCH_CHECK_SECONDS = 0.001  # a batch is applied once this long passes without a new message
 
@@ -100,3 +106,18 @@ def _without_mingle(sender: Any, **kwargs: Any) -> None:
     would stay in mingle and never start consuming its tasks (feed fan-out, e-mail).
     """
     sender.options["without_mingle"] = True
+
+
+@signals.worker_init.connect
+def _serve_metrics(sender: Any, **kwargs: Any) -> None:
+    """The main process serves the metrics of the whole worker: its event consumer's and the pool's."""
+    from observability.metrics import serve_metrics
+
+    serve_metrics("worker")
+
+
+@signals.worker_process_shutdown.connect
+def _forget_pool_process(pid: int, **kwargs: Any) -> None:
+    from observability.metrics import forget_process
+
+    forget_process(pid)
