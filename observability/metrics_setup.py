@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -65,3 +66,25 @@ def prepare_multiprocess(process: str) -> Path | None:
     path.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
     return path
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_metrics_port_base(instances: int = 3, attempts: int = 200) -> int:
+    """A METRICS_PORT_BASE whose metrics ports (offsets 1-5, + 10 per instance) are all free now:
+    for the stacks tests and benchmarks start, which must not meet any other stack's ports."""
+    offsets = [offset + 10 * n for n in range(instances) for offset in range(1, len(DEFAULT_PORTS) + 1)]
+    for _ in range(attempts):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            base = int(sock.getsockname()[1])
+        if base + max(offsets) < 65536 and all(_port_free(base + offset) for offset in offsets):
+            return base
+    raise RuntimeError("no free block of metrics ports found")
