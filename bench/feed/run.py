@@ -379,20 +379,10 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     venv = Path(sys.executable).parent
+    # the project's gunicorn settings (and metrics: METRICS_ENABLED=0 measures without them)
+    gunicorn = [str(venv / "gunicorn"), "core_app.wsgi:application", "-c", "python:core_app.gunicorn_conf"]
     processes = [
-        start(
-            # the project's gunicorn settings (and metrics: METRICS_ENABLED=0 measures without)
-            [
-                *(
-                    str(venv / "gunicorn"),
-                    "core_app.wsgi:application",
-                    "--config",
-                    "python:core_app.gunicorn_conf",
-                ),
-                *("-w", "2", "-b", f"127.0.0.1:{port}"),
-            ],
-            "api",
-        ),
+        start([*gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}"], "api"),
         start([sys.executable, "manage.py", "run_relay"], "relay"),
         start(
             [
