@@ -88,7 +88,7 @@ CONSUMER_LAG = _gauge(
     "Now minus the occurred time of the last event the consumer handled",
     ["consumer"],
 )
-FANOUT_ROWS = _counter("innotter_fanout_rows", "Feed entries added by fan-out tasks (projections/tasks.py)")
+FANOUT_ROWS = _counter("innotter_fanout_rows", "Feed entries added by fan-out (projections/feed/store.py)")
 EMAILS_SENT = _counter(
     "innotter_emails_sent", "E-mails SES accepted, by kind: post, digest (projections/)", ["kind"]
 )

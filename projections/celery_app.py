@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from celery import Celery, bootsteps, signals
@@ -16,15 +17,24 @@ from celery.schedules import crontab
 from django.conf import settings
 from kombu import Consumer, Exchange, Queue
 
-from events.management.config import topology_from_settings
-from events.topology import declare_topology_sync
 from observability.metrics_setup import prepare_multiprocess
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core_app.settings")
-# `celery -A projections.celery_app worker`: the pool's children are forked, so their metrics
-# directory is set now, before the task modules (and prometheus-client) are imported.
-if "worker" in sys.argv[1:]:
+
+def started_as_worker(argv: list[str]) -> bool:
+    """`celery ... worker` (or `python -m celery ... worker`), not beat, a shell or a test run."""
+    program = Path(argv[0]) if argv else Path()
+    return "celery" in (program.name, program.parent.name) and "worker" in argv[1:]
+
+
+# The pool's children are forked: their metrics directory is set now, before anything imports
+# prometheus-client (the modules below do).
+if started_as_worker(sys.argv):
     prepare_multiprocess("worker")
+
+from events.management.config import topology_from_settings  # noqa: E402
+from events.topology import declare_topology_sync  # noqa: E402
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core_app.settings")
 
 BATCH_CHECK_SECONDS = 0.001  # a batch is applied once this long passes without a new message
 

@@ -11,7 +11,6 @@ from celery import Task
 from django.db import DatabaseError
 from django.utils.module_loading import import_string
 
-from observability.metrics import FANOUT_ROWS
 from projections.celery_app import app
 from projections.feed import store
 from projections.feed.store import PostRef
@@ -34,9 +33,7 @@ PAGE_UNBLOCK_EXPIRED = "core_app.pages.services.page_unblock_expired"
 def feed_fanout(post_id: int, page_id: int, created_at: str, user_ids: list[int]) -> int:
     """Insert one post into one chunk of feeds (idempotent)."""
     post = PostRef(post_id=post_id, page_id=page_id, created_at=datetime.fromisoformat(created_at))
-    added = store.fanout_to(post, user_ids)
-    FANOUT_ROWS.inc(added)
-    return added
+    return store.fanout_to(post, user_ids)
 
 
 @app.task(name="projections.feed_backfill", **RETRY_OPTIONS)
