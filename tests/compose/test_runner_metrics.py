@@ -1,4 +1,4 @@
-"""The runner's metrics contract: PROCESS_NAME and METRICS_PORT per process, listed by status and the summary."""
+"""The runner's metrics contract: PROCESS_NAME and METRICS_PORT per process, listed by status."""
 
 from __future__ import annotations
 
@@ -23,15 +23,8 @@ def test_the_default_ports_are_the_processes_own_defaults(runner: ModuleType, tm
 
 def test_the_base_moves_every_port_and_instances_are_ten_apart(runner: ModuleType, tmp_path: Path) -> None:
     cfg = config(runner, tmp_path, METRICS_PORT_BASE="41100")
-    assert [
-        runner.metrics_port(cfg, n) for n in ("api", "relay", "worker", "stats-api", "stats-consumer")
-    ] == [
-        41101,
-        41102,
-        41103,
-        41104,
-        41105,
-    ]
+    names = ("api", "relay", "worker", "stats-api", "stats-consumer")
+    assert [runner.metrics_port(cfg, name) for name in names] == list(range(41101, 41106))
     assert runner.metrics_port(cfg, "relay-1") == 41102
     assert runner.metrics_port(cfg, "relay-2") == 41112
     assert runner.metrics_port(cfg, "stats-consumer-3") == 41125
