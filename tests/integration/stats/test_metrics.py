@@ -20,6 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[3]
 DURATION_COUNT = "innotter_http_request_duration_seconds_count"
 PAGE_ROUTE = {"route": "/stats/pages/{page_id}", "method": "GET"}
+HEALTH = {"route": "/health", "method": "GET", "status": "200"}
 
 
 def test_folded_events_move_the_consumers_applied_and_lag(stats_api, stats_consumer, relay, user) -> None:
@@ -41,8 +42,12 @@ def test_the_api_times_requests_by_route_template(stats_api, user) -> None:
     )
     assert httpx.get(f"{stats_api}/stats/pages/12345").status_code == 401  # no token
     assert httpx.get(f"{stats_api}/no/such/route").status_code == 404
-    assert local(DURATION_COUNT, **PAGE_ROUTE, status="401") == ok + 1
-    assert local(DURATION_COUNT, route="unmatched", method="GET", status="404") == missing + 1
+    # counted once the answer is sent, which the client may see first
+    wait_for(lambda: local(DURATION_COUNT, **PAGE_ROUTE, status="401") == ok + 1, what="the 401 counted")
+    wait_for(
+        lambda: local(DURATION_COUNT, route="unmatched", method="GET", status="404") == missing + 1,
+        what="the 404 counted",
+    )
     assert local(DURATION_COUNT, route="/stats/pages/12345", method="GET", status="401") == 0
 
 
@@ -89,8 +94,13 @@ def test_the_stats_api_process_serves_its_metrics_on_its_own_port(service_env, t
     for _ in spawn(args, env, tmp_path / "stats-api.log"):
         wait_for(lambda: scrape_if_up(f"http://127.0.0.1:{metrics_port}/metrics") != {}, what="metrics up")
         wait_for(lambda: status_if_up(f"http://127.0.0.1:{port}/health") == 200, what="health")
-        samples = scrape_if_up(f"http://127.0.0.1:{metrics_port}/metrics")
-        assert value(samples, DURATION_COUNT, route="/health", method="GET", status="200") >= 1
+        # counted once the answer is sent: the scrape may come a moment before
+        wait_for(
+            lambda: (
+                value(scrape_if_up(f"http://127.0.0.1:{metrics_port}/metrics"), DURATION_COUNT, **HEALTH) >= 1
+            ),
+            what="the health check counted",
+        )
         assert httpx.get(f"http://127.0.0.1:{port}/metrics").status_code == 404  # not on the public port
 
 
