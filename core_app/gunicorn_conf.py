@@ -22,6 +22,7 @@ This module only sets gunicorn's settings; it imports neither Django nor the app
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from observability.logs import logging_config
 
@@ -71,3 +72,22 @@ control_socket_disable = True
 logconfig_dict = logging_config()
 logger_class = "core_app.common.gunicorn_logging.Logger"
 loglevel = (os.environ.get("LOG_LEVEL") or "info").lower()
+
+
+# Metrics (observability/): the workers are forked children, so the master sets their shared
+# directory before any of them imports prometheus-client, serves what they write on the api's
+# metrics port (never the API's), and forgets each worker that exits.
+def on_starting(server: object) -> None:
+    from observability.metrics_setup import prepare_multiprocess
+
+    if prepare_multiprocess("api") is not None:
+        from observability.metrics import serve_metrics
+
+        serve_metrics("api")
+
+
+def child_exit(server: object, worker: Any) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from observability.metrics import forget_process
+
+        forget_process(worker.pid)

@@ -9,6 +9,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 from observability.logs import logging_config
+from observability.metrics_setup import metrics_enabled
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env")
@@ -108,6 +109,10 @@ MIDDLEWARE = [
     "core_app.common.admin_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Outermost: times every request, whatever layer answers it (observability/metrics.py).
+if metrics_enabled():
+    MIDDLEWARE.insert(0, "core_app.common.metrics.MetricsMiddleware")
 
 ROOT_URLCONF = "core_app.urls"
 WSGI_APPLICATION = "core_app.wsgi.application"

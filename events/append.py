@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import Counter
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -28,6 +29,7 @@ from django.utils import timezone
 from events.contracts import EventEnvelope, EventPayload
 from events.horizon import RELAY_SLEEPING
 from events.models import StoredEvent
+from observability.metrics import EVENTS_APPENDED
 from observability.trace import current_request_id
 
 logger = logging.getLogger(__name__)
@@ -109,6 +111,7 @@ def append_event(payload: EventPayload, *, actor_id: int | None) -> StoredEvent:
     _notify_relay_if_asleep()
     if logger.isEnabledFor(logging.INFO):
         transaction.on_commit(lambda: _log_appended([event]))
+    EVENTS_APPENDED.labels(payload.type).inc()
     return event
 
 
@@ -125,6 +128,8 @@ def append_events(payloads: list[EventPayload], *, actor_id: int | None) -> list
     _notify_relay_if_asleep()
     if logger.isEnabledFor(logging.INFO):
         transaction.on_commit(lambda: _log_appended(events))
+    for type_, appended in Counter(p.type for p in payloads).items():
+        EVENTS_APPENDED.labels(type_).inc(appended)
     return events
 
 

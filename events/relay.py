@@ -40,6 +40,7 @@ import psycopg
 from events.horizon import HEAD_SQL, RELAY_SLEEPING, RUNNING_SQL, Horizon, settle
 from events.publisher import EventMessage, Publisher, PublishError
 from events.topology import Topology, declare_topology
+from observability.metrics import RELAY_LAG, RELAY_PUBLISHED
 
 logger = logging.getLogger(__name__)
 
@@ -175,10 +176,12 @@ class StableHead:
     def __init__(self) -> None:
         self.position = 0
         self.pending: list[Horizon] = []
+        self.log_head = 0  # the last position handed out, as last seen (for the lag metric)
 
     async def refresh(self, conn: psycopg.AsyncConnection[Any]) -> bool:
         """Look again (a horizon now, and which earlier ones settled); True if the head moved."""
         horizon = await read_horizon(conn)
+        self.log_head = max(self.log_head, horizon.head)
         newest = self.pending[-1].head if self.pending else self.position
         if horizon.head > newest and len(self.pending) < MAX_PENDING_HORIZONS:
             self.pending.append(horizon)
@@ -331,10 +334,17 @@ class Relay:
             )
             if in_flight:
                 cursor = await self._advance_confirmed(data, lock_conn, cursor, in_flight)
+                self._report_lag(cursor)
             elif self._stopping.is_set():
                 return
             else:
+                # Caught up: nothing is left unpublished below the stable head (rolled-back
+                # appends leave holes in the positions, which the cursor never lands on).
+                self._report_lag(max(cursor, self._stable.position))
                 await self._wait_for_events(data)
+
+    def _report_lag(self, published: int) -> None:
+        RELAY_LAG.set(max(0, self._stable.log_head - published))
 
     async def _fill_window(
         self,
@@ -378,6 +388,7 @@ class Relay:
         await lock_conn.execute("SELECT 1")
         await advance_cursor(data, self.config.name, cursor, position)
         self.published += confirmed
+        RELAY_PUBLISHED.inc(confirmed)
         return position
 
     async def _wait_for_events(self, data: psycopg.AsyncConnection[Any]) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
 from celery import Celery, bootsteps, signals
@@ -15,9 +17,23 @@ from celery.schedules import crontab
 from django.conf import settings
 from kombu import Consumer, Exchange, Queue
 
-from events.management.config import topology_from_settings
-from events.topology import declare_topology_sync
-from observability import celery_signals
+from observability.metrics_setup import prepare_multiprocess
+
+
+def started_as_worker(argv: list[str]) -> bool:
+    """`celery ... worker` (or `python -m celery ... worker`), not beat, a shell or a test run."""
+    program = Path(argv[0]) if argv else Path()
+    return "celery" in (program.name, program.parent.name) and "worker" in argv[1:]
+
+
+# The pool's children are forked: their metrics directory is set now, before anything imports
+# prometheus-client (the modules below do).
+if started_as_worker(sys.argv):
+    prepare_multiprocess("worker")
+
+from events.management.config import topology_from_settings  # noqa: E402
+from events.topology import declare_topology_sync  # noqa: E402
+from observability import celery_signals  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core_app.settings")
 
@@ -103,3 +119,18 @@ def _without_mingle(sender: Any, **kwargs: Any) -> None:
     would stay in mingle and never start consuming its tasks (feed fan-out, e-mail).
     """
     sender.options["without_mingle"] = True
+
+
+@signals.worker_init.connect
+def _serve_metrics(sender: Any, **kwargs: Any) -> None:
+    """The main process serves the metrics of the whole worker: its event consumer's and the pool's."""
+    from observability.metrics import serve_metrics
+
+    serve_metrics("worker")
+
+
+@signals.worker_process_shutdown.connect
+def _forget_pool_process(pid: int, **kwargs: Any) -> None:
+    from observability.metrics import forget_process
+
+    forget_process(pid)

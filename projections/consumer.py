@@ -24,9 +24,11 @@ from typing import Any
 from django.db import close_old_connections, transaction
 
 from events.consumer import PoisonMessageError, decode_event, delivery_count, redelivery_backoff
-from events.contracts import PostCreated
+from events.contracts import EventEnvelope, PostCreated
+from observability.metrics import record_consumed
 from observability.trace import bound, request_id_from_headers
 from projections import notifications
+from projections.feed.handlers import CONSUMER as FEED_CONSUMER
 from projections.feed.handlers import apply_feed_event
 from projections.feed.work import FeedWork
 
@@ -36,18 +38,31 @@ EmailQueue = Callable[[int, Sequence[int]], None]
 Schedule = Callable[[Callable[[], None]], None]
 
 
-def process_event(body: bytes, work: FeedWork, queue_emails: EmailQueue) -> None:
+# The event and, per consumer that handled it, whether it applied it (False: a duplicate, or
+# an event it ignores).
+Outcome = tuple[EventEnvelope, dict[str, bool]]
+
+
+def process_event(body: bytes, work: FeedWork, queue_emails: EmailQueue) -> Outcome:
     """Apply one event message to every projection (each at most once)."""
     envelope, payload = decode_event(body)
-    apply_feed_event(envelope, payload, work)
+    handled = {FEED_CONSUMER: apply_feed_event(envelope, payload, work)}
     if isinstance(payload, PostCreated):
-        notifications.on_post_created(payload, envelope, queue_emails)
+        handled[notifications.CONSUMER] = notifications.on_post_created(payload, envelope, queue_emails)
+    return envelope, handled
 
 
-def process_message(message: Any, work: FeedWork, queue_emails: EmailQueue) -> None:
+def _record_committed(outcomes: list[Outcome]) -> None:
+    """`innotter_consumer_applied_total` and `innotter_consumer_lag_seconds`, once the batch committed."""
+    for envelope, handled in outcomes:
+        for consumer, applied in handled.items():
+            record_consumed(consumer, envelope.occurred_at, applied=int(applied))
+
+
+def process_message(message: Any, work: FeedWork, queue_emails: EmailQueue) -> Outcome:
     """`process_event` with the message's request id and event bound (the tasks it publishes carry the id)."""
     with bound(**_trace(message)):
-        process_event(message.body, work, queue_emails)
+        return process_event(message.body, work, queue_emails)
 
 
 def on_event_messages(messages: Sequence[Any], work: FeedWork, queue_emails: EmailQueue) -> None:
@@ -56,11 +71,12 @@ def on_event_messages(messages: Sequence[Any], work: FeedWork, queue_emails: Ema
     applied: list[Any] = []
     failed: list[Any] = []
     poison: list[Any] = []
+    outcomes: list[Outcome] = []
     try:
         with transaction.atomic():
             for message in messages:
                 try:
-                    process_message(message, work, queue_emails)
+                    outcomes.append(process_message(message, work, queue_emails))
                 except PoisonMessageError as exc:
                     logger.error("dead-lettering message %s: %s", message.properties.get("message_id"), exc)
                     message.reject(requeue=False)
@@ -74,11 +90,12 @@ def on_event_messages(messages: Sequence[Any], work: FeedWork, queue_emails: Ema
                 applied.append(message)
     except Exception:  # the commit (or the connection) failed: nothing of the batch is applied
         logger.exception("a batch of %d events failed", len(messages))
-        failed, applied = [m for m in messages if not any(m is p for p in poison)], []
+        failed, applied, outcomes = [m for m in messages if not any(m is p for p in poison)], [], []
     for message in applied:
         message.ack()
         trace = _trace(message)
         logger.info("event %s applied", trace["event_type"], extra=trace)
+    _record_committed(outcomes)
     if failed:
         close_old_connections()
         time.sleep(redelivery_backoff(max(delivery_count(m.headers) for m in failed)))

@@ -27,12 +27,14 @@ from core_app.posts.models import Post
 from core_app.users.models import EmailFrequency, User
 from events.consumer import chunked
 from events.contracts import EventEnvelope, PostCreated
+from observability.metrics import EMAIL_FAILURES, EMAILS_SENT
 from projections.models import EmailDelivery
 from projections.tracking import apply_once
 
 logger = logging.getLogger(__name__)
 
 CONSUMER = "email"
+EMAIL_KIND = "post"  # the `kind` label of the e-mail metrics
 EXCERPT_LENGTH = 200
 CLAIM_SQL = """
     INSERT INTO projections_emaildelivery (post_id, user_id, status, message_id, claimed_at)
@@ -147,11 +149,13 @@ def send_post_notifications(post_id: int, user_ids: Sequence[int], client: Any |
             message_id = send_via_ses(client, user.email, compose(post, user))
         except SendNotPossibleError:
             EmailDelivery.objects.filter(post_id=post_id, user_id=user.pk).delete()
+            EMAIL_FAILURES.labels(EMAIL_KIND).inc()
             retry.append(user.pk)
             continue
         except (ClientError, BotoCoreError) as exc:
             logger.warning("e-mail of post %s to user %s failed: %s", post_id, user.pk, exc)
             _mark(post_id, user.pk, EmailDelivery.Status.FAILED, "")
+            EMAIL_FAILURES.labels(EMAIL_KIND).inc()
             continue
         _mark(post_id, user.pk, EmailDelivery.Status.SENT, message_id)
         logger.info(
@@ -160,6 +164,7 @@ def send_post_notifications(post_id: int, user_ids: Sequence[int], client: Any |
             user.pk,
             extra={"post_id": post_id, "user_id": user.pk, "ses_message_id": message_id},
         )
+        EMAILS_SENT.labels(EMAIL_KIND).inc()
     return retry
 
 

@@ -24,6 +24,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from events.contracts import EventEnvelope
 from events.topology import Topology, declare_on_channel, topology_from_env
 from observability.logs import configure_logging
+from observability.metrics import record_consumed, serve_metrics
 from observability.trace import request_id_from_headers
 from stats_ms.aws import dynamodb_resource
 from stats_ms.repository import FoldedEvent, StatsRepository
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_BACKOFF_SECONDS = 10.0
 PREFETCH_BATCHES = 2
+CONSUMER = "stats"  # the `consumer` label of the consumer metrics
 
 
 def decode(message: AbstractIncomingMessage) -> FoldedEvent:
@@ -69,6 +71,8 @@ class StatsConsumer:
             # batch's (the dead-lettered ones are settled already).
             await _settle(valid[-1].ack(multiple=True))
             log_folded(valid)
+        if folded and folded[-1].occurred_at is not None:  # the batch's newest event gives the lag
+            record_consumed(CONSUMER, folded[-1].occurred_at, applied=len(folded))
 
     async def _write(self, folded: list[FoldedEvent], stop: asyncio.Event) -> bool:
         """Write with backoff while DynamoDB is unavailable; False if asked to stop first."""
@@ -224,6 +228,7 @@ async def _retry(what: str, action: Callable[[], Awaitable[T]], stop: asyncio.Ev
 async def main() -> None:
     configure_logging()  # JSON lines, LOG_LEVEL (observability/logs.py)
     settings = get_settings()
+    serve_metrics("stats-consumer")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

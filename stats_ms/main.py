@@ -17,6 +17,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from observability.logs import configure_logging
+from observability.metrics import ENABLED as METRICS_ENABLED
+from observability.metrics import AsgiMetricsMiddleware, serve_metrics
 from stats_ms.api import router
 from stats_ms.auth import BlockedUsers, TokenVerifier
 from stats_ms.aws import dynamodb_resource
@@ -31,6 +33,8 @@ logger = logging.getLogger(__name__)
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the DynamoDB resource once for the process and make sure the tables exist."""
     settings: Settings = app.state.settings
+    if app.state.metrics_server:
+        serve_metrics("stats-api")
     async with dynamodb_resource(settings) as dynamodb:
         repo = StatsRepository(dynamodb, settings)
         try:
@@ -160,8 +164,9 @@ def install_docs(app: FastAPI) -> None:
         app.add_api_route(path, redoc_ui, methods=["GET"], include_in_schema=False)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The FastAPI application, configured by `settings` (default: the environment)."""
+def create_app(settings: Settings | None = None, *, metrics_server: bool = False) -> FastAPI:
+    """The FastAPI application, configured by `settings` (default: the environment); the process's
+    own app (`app` below) also serves the metrics on the stats-api metrics port."""
     app = FastAPI(
         title="Innotter statistics",
         version="1.0.0",
@@ -171,11 +176,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings or get_settings()
+    app.state.metrics_server = metrics_server
     app.state.verifier = TokenVerifier(app.state.settings)
     app.state.blocked_users = BlockedUsers(app.state.settings)
     install_error_handlers(app)
     app.add_middleware(RetryAfterOn503)
     app.add_middleware(SecurityHeaders)
+    if METRICS_ENABLED:
+        app.add_middleware(AsgiMetricsMiddleware)  # outermost: times whatever answered
     install_openapi(app)
     app.include_router(router)
     install_docs(app)
@@ -185,4 +193,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 # uvicorn has configured its loggers before it imports this module: from here on they, like every
 # process, log JSON lines (observability/logs.py; its access log stays on, as it always was).
 configure_logging()
-app = create_app()
+app = create_app(metrics_server=True)

@@ -96,6 +96,7 @@ class FoldedEvent:
     position: int
     effects: Effects
     revocation: Revocation | None = None
+    occurred_at: datetime | None = None  # for the consumer's lag metric
 
     @classmethod
     def of(cls, envelope: EventEnvelope) -> FoldedEvent:
@@ -105,6 +106,7 @@ class FoldedEvent:
             position=envelope.position,
             effects=effects_of(envelope),
             revocation=revocation_of(envelope),
+            occurred_at=envelope.occurred_at,
         )
 
 

@@ -187,7 +187,8 @@ def free_port() -> int:
 
 def start(args: list[str], name: str) -> subprocess.Popen[bytes]:
     out = (ROOT / "var" / f"bench-{name}.log").open("wb")
-    return subprocess.Popen(args, cwd=ROOT, env={**os.environ}, stdout=out, stderr=subprocess.STDOUT)
+    env = {**os.environ, "PROCESS_NAME": name, "METRICS_PORT": str(free_port())}  # no other stack's port
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def wait_http(url: str) -> None:
@@ -378,10 +379,10 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     venv = Path(sys.executable).parent
+    # the project's gunicorn settings (and metrics: METRICS_ENABLED=0 measures without them)
+    gunicorn = [str(venv / "gunicorn"), "core_app.wsgi:application", "-c", "python:core_app.gunicorn_conf"]
     processes = [
-        start(
-            [str(venv / "gunicorn"), "core_app.wsgi:application", "-w", "2", "-b", f"127.0.0.1:{port}"], "api"
-        ),
+        start([*gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}"], "api"),
         start([sys.executable, "manage.py", "run_relay"], "relay"),
         start(
             [

@@ -9,10 +9,12 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+
+from observability.metrics_setup import free_metrics_port_base
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = ROOT / "compose" / "local" / "runner.py"
@@ -32,6 +34,7 @@ class StackConfig:
     api_worker_class: str
     api_threads: int
     log_level: str | None
+    metrics_port_base: int = field(default_factory=free_metrics_port_base)
 
     @property
     def var_dir(self) -> Path:
@@ -60,6 +63,7 @@ class StackConfig:
             "API_PORT": str(self.api_port),
             "STATS_PORT": str(self.stats_port),
             "AWS_PORT": str(self.aws_port),
+            "METRICS_PORT_BASE": str(self.metrics_port_base),
             "INNOTTER_VAR_DIR": str(self.var_dir),
             "DJANGO_DEBUG": "0",
             "DJANGO_SECRET_KEY": "bench-writes-only-secret-not-for-production",

@@ -9,6 +9,8 @@ Every process the containers of docker-compose.yml run is listed here too (SERVI
 setup_steps); tests/compose checks that, so the compose path cannot drift unseen.
 Settings come from the environment (and .env): API_PORT, STATS_PORT, AWS_PORT, POSTGRES_DB,
 INNOTTER_VAR_DIR (where logs, pid files and dev keys go) and everything in .env.example.
+Each process gets PROCESS_NAME (its instance name) and METRICS_PORT: METRICS_PORT_BASE (9100)
+plus its offset in METRICS_OFFSETS, plus 10 per instance after the first (relay-2: 9112).
 The stack runs the production settings: DEBUG off unless DJANGO_DEBUG=1 (`make run DEBUG=1`),
 Django's secret generated once into <var>/secret_key (mode 0600) and reused.
 """
@@ -59,6 +61,7 @@ class Config:
     var_dir: Path
     base_env: dict[str, str]
     health_timeout: float = 90.0
+    metrics_port_base: int = 9100
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Config:
@@ -72,6 +75,7 @@ class Config:
             var_dir=var_dir if var_dir.is_absolute() else ROOT / var_dir,
             base_env=env,
             health_timeout=float(env.get("RUN_HEALTH_TIMEOUT") or 90),
+            metrics_port_base=int(env.get("METRICS_PORT_BASE") or 9100),
         )
 
     @property
@@ -114,6 +118,34 @@ class Config:
             PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', os.defpath)}",
         )
         return env
+
+
+# Each process's metrics port is METRICS_PORT_BASE + its offset (+ 10 per further instance);
+# beat and the AWS emulator serve none. observability/metrics_setup.py has the same defaults.
+METRICS_OFFSETS = {"api": 1, "relay": 2, "worker": 3, "stats-api": 4, "stats-consumer": 5}
+
+
+def metrics_port(cfg: Config, name: str) -> int | None:
+    """The metrics port of process instance `name` (`relay`, `relay-2`), None if it has none."""
+    service, _, number = name.rpartition("-")
+    if not (service and number.isdigit()):
+        service, number = name, "1"
+    offset = METRICS_OFFSETS.get(service)
+    return None if offset is None else cfg.metrics_port_base + offset + 10 * (int(number) - 1)
+
+
+def metrics_url(cfg: Config, name: str) -> str | None:
+    port = metrics_port(cfg, name)
+    return None if port is None else f"http://127.0.0.1:{port}/metrics"
+
+
+def process_env(cfg: Config, name: str) -> dict[str, str]:
+    """The environment of one process instance: the stack's, plus its name and metrics port."""
+    env = {**cfg.child_env(), "PROCESS_NAME": name}
+    port = metrics_port(cfg, name)
+    if port is not None:
+        env["METRICS_PORT"] = str(port)
+    return env
 
 
 def ensure_secret_key(path: Path) -> Path:
@@ -302,13 +334,11 @@ def spawn(svc: Service, cfg: Config) -> Running:
     cwd = svc.cwd(cfg)
     cwd.mkdir(parents=True, exist_ok=True)
     offset = log.stat().st_size if log.exists() else 0
-    env = cfg.child_env()
-    env["PROCESS_NAME"] = svc.name  # the `process` field of its log lines (observability/logs.py)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             svc.argv(cfg),
             cwd=cwd,
-            env=env,
+            env=process_env(cfg, svc.name),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -558,9 +588,19 @@ def summary(cfg: Config) -> str:
         ("RabbitMQ", f"{env.get('RABBITMQ_URL', 'amqp://guest:guest@127.0.0.1:5672/')}  UI: {rabbitmq_ui()}"),
         ("PostgreSQL", f"database {cfg.db_name}"),
         ("Logs", f"{cfg.var_dir / 'log'}/<process>.log"),
+        ("Metrics", metrics_summary(cfg)),
     ]
     width = max(len(label) for label, _ in rows)
+    indent = "\n" + " " * (width + 4)  # a value of several lines stays in its column
+    rows = [(label, value.replace("\n", indent)) for label, value in rows]
     return "\n".join(f"  {label.ljust(width)}  {value}" for label, value in rows)
+
+
+def metrics_summary(cfg: Config) -> str:
+    if cfg.child_env().get("METRICS_ENABLED", "").strip().lower() in {"0", "false", "no", "off"}:
+        return "off (METRICS_ENABLED=0)"
+    urls = [f"{svc.name} {url}" for svc in SERVICES if (url := metrics_url(cfg, svc.name))]
+    return "\n".join(urls)
 
 
 @contextlib.contextmanager
@@ -624,7 +664,9 @@ def cmd_status(cfg: Config) -> int:
         pid = read_pid(cfg, svc.name)
         alive = pid is not None and group_alive(pid)
         down += not alive
-        print(f"{svc.name:15} {'running pid ' + str(pid) if alive else 'stopped'}")
+        url = metrics_url(cfg, svc.name)
+        state = f"running pid {pid}" if alive else "stopped"
+        print(f"{svc.name:15} {state:20} {'metrics ' + url if url else ''}".rstrip())
     return 1 if down else 0
 
 

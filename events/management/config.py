@@ -43,3 +43,10 @@ def relay_config_from_settings() -> RelayConfig:
         batches_in_flight=settings.RELAY_BATCHES_IN_FLIGHT,
         poll_seconds=settings.RELAY_POLL_SECONDS,
     )
+
+
+def watched_queues() -> list[str]:
+    """The broker queues whose depth the relay exports: the consumers', their dead letters, Celery's."""
+    topology = topology_from_settings()
+    dead = [topology.dead_letter_queue(queue) for queue in topology.queues]
+    return [*topology.queues, *dead, settings.CELERY_TASK_QUEUE]

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core_app.users.models import User
+from observability.metrics import EMAIL_FAILURES, EMAILS_SENT
 from projections.digests.builder import Digest, build_digests
 from projections.digests.message import compose_digest
 from projections.digests.models import DigestDelivery
@@ -35,6 +36,7 @@ CLAIM_SQL = """
     ON CONFLICT DO NOTHING
 """
 QUOTA_TTL_SECONDS = 600
+EMAIL_KIND = "digest"  # the `kind` label of the e-mail metrics
 
 
 class SendRate:
@@ -120,10 +122,12 @@ def _send_one(
         message_id = send_raw(client, raw)
     except SendNotPossibleError:
         DigestDelivery.objects.filter(user_id=user.pk, slot=slot).delete()
+        EMAIL_FAILURES.labels(EMAIL_KIND).inc()
         return False
     except (ClientError, BotoCoreError) as exc:
         logger.warning("digest of user %s (slot %s) failed: %s", user.pk, slot, exc)
         _mark(user.pk, slot, DigestDelivery.Status.FAILED)
+        EMAIL_FAILURES.labels(EMAIL_KIND).inc()
         return True
     _mark(user.pk, slot, DigestDelivery.Status.SENT, message_id)
     logger.info(
@@ -132,6 +136,7 @@ def _send_one(
         user.pk,
         extra={"user_id": user.pk, "ses_message_id": message_id, "slot": slot.isoformat()},
     )
+    EMAILS_SENT.labels(EMAIL_KIND).inc()
     return True
 
 

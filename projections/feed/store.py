@@ -32,6 +32,7 @@ from django.db import connection
 
 from core_app.pages.models import FollowStatus
 from events.consumer import chunked
+from observability.metrics import FANOUT_ROWS
 
 SCRIPT_ARGS = 1000  # members per script call (Lua unpacks them onto its stack)
 SCAN_COUNT = 1000
@@ -181,6 +182,7 @@ def fanout_to(post: PostRef, user_ids: Sequence[int]) -> int:
     added = _add(user_ids, [post.post_id])
     if _take_back_removed(post.page_id, [post.post_id], user_ids):
         return 0
+    FANOUT_ROWS.inc(added)  # the consumer's first chunk and the tasks' others alike
     return added
 
 

@@ -38,6 +38,8 @@ def test_the_whole_system_is_there(compose_config: dict[str, Any]) -> None:
         "beat",
         "stats-api",
         "stats-consumer",
+        "prometheus",  # these two only with --profile monitoring
+        "grafana",
     }
     images = {name: svc.get("image", "") for name, svc in compose_config["services"].items()}
     assert images["rabbitmq"].startswith("rabbitmq:3-management")

@@ -15,6 +15,7 @@ NOT_IN_CONTAINERS = {
     "INNOTTER_VAR_DIR",
     "RUN_HEALTH_TIMEOUT",
     "RUN_SKIP",
+    "METRICS_PORT_BASE",  # the runner's; each container gets its own METRICS_PORT
 }
 USED_BY_COMPOSE_ITSELF = {
     "API_PORT",
@@ -23,6 +24,8 @@ USED_BY_COMPOSE_ITSELF = {
     "RABBITMQ_USER",
     "RABBITMQ_PASSWORD",
     "RABBITMQ_UI_PORT",
+    "PROMETHEUS_PORT",
+    "GRAFANA_PORT",
 }
 
 

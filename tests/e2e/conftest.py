@@ -21,6 +21,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from observability.metrics_setup import free_metrics_port_base
+
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = [sys.executable, str(ROOT / "compose" / "local" / "runner.py")]
 ADMIN_EMAIL = "root@e2e.innotter.test"
@@ -101,6 +103,7 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         "API_PORT": str(api_port),
         "STATS_PORT": str(stats_port),
         "AWS_PORT": str(aws_port),
+        "METRICS_PORT_BASE": str(free_metrics_port_base()),
         "POSTGRES_DB": db_name,
         "INNOTTER_VAR_DIR": str(var_dir),
         "RABBITMQ_URL": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",

@@ -94,7 +94,13 @@ def start_server(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], i
     proc = subprocess.Popen(
         [*COMMAND, "--bind", f"127.0.0.1:{port}"],
         cwd=ROOT,
-        env={**test_env, "DJANGO_SECRET_KEY": "test", "API_WORKERS": "1", **env},
+        env={
+            **test_env,
+            "DJANGO_SECRET_KEY": "test",
+            "API_WORKERS": "1",
+            "METRICS_PORT": str(free_port()),
+            **env,
+        },
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -7,10 +7,12 @@ import logging
 import signal
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from events.management.config import relay_config_from_settings
+from events.management.config import relay_config_from_settings, watched_queues
 from events.relay import Relay, run_forever
+from observability.metrics import QueueDepthCollector, serve_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +21,8 @@ class Command(BaseCommand):
     help = "Relay committed events to the broker in log order (long-running)."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # The relay also exports the broker's queue depths (one process is enough; read when scraped).
+        serve_metrics("relay", [QueueDepthCollector(settings.RABBITMQ_URL, watched_queues())])
         asyncio.run(self._main())
 
     async def _main(self) -> None:

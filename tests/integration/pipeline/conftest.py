@@ -84,7 +84,8 @@ class Pipeline:
         return self._start("worker", args)
 
     def _start(self, name: str, args: list[str]) -> Process:
-        process = Process(args, self.env(), self.logs / f"{name}-{len(self.processes)}.log")
+        env = {**self.env(), "PROCESS_NAME": name, "METRICS_PORT": str(free_port())}
+        process = Process(args, env, self.logs / f"{name}-{len(self.processes)}.log")
         self.processes.append(process)
         return process
 

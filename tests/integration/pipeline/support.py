@@ -110,6 +110,9 @@ class Process:
 
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
         self.log = log
+        self.metrics_url = (
+            f"http://127.0.0.1:{env['METRICS_PORT']}/metrics" if env.get("METRICS_PORT") else ""
+        )
         self._file = log.open("ab")
         self.popen = subprocess.Popen(
             args, cwd=ROOT, env=env, stdout=self._file, stderr=subprocess.STDOUT, start_new_session=True
