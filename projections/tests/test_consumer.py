@@ -283,7 +283,11 @@ def test_each_event_is_handled_with_its_request_id_bound_and_logged_once_applied
         body=b"{}", headers={"request_id": "req-5"}, properties={"message_id": "ev-1", "type": "post.created"}
     )
     untraced = mock.Mock(body=b"{}", headers={}, properties={"message_id": "ev-2", "type": "page.created"})
-    record = lambda *args: seen.append((current_request_id(), EVENT.get()))  # noqa: E731
+
+    def record(*args: object) -> tuple[object, dict[str, bool]]:
+        seen.append((current_request_id(), EVENT.get()))
+        return mock.Mock(), {}  # an outcome with no consumer applied: no metrics to record
+
     with (
         mock.patch.object(consumer, "process_event", side_effect=record),
         caplog.at_level("INFO", logger="projections.consumer"),
