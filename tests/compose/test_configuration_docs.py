@@ -15,6 +15,7 @@ NOT_IN_CONTAINERS = {
     "INNOTTER_VAR_DIR",
     "RUN_HEALTH_TIMEOUT",
     "RUN_SKIP",
+    "SCALE",  # compose scales with `docker compose up --scale NAME=N`
 }
 USED_BY_COMPOSE_ITSELF = {
     "API_PORT",
