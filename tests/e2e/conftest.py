@@ -110,14 +110,15 @@ class Stack:
         return sorted(n for n in mine if self.is_running(n))
 
     def publishing_relay(self) -> str | None:
-        """The running relay instance holding the advisory lock (the one that logged taking it)."""
-        holders = [
-            name
-            for name in self.instances("relay")
-            if "lock acquired" in (self.var_dir / "log" / f"{name}.log").read_text(errors="replace")
-        ]
+        """The running relay instance holding the advisory lock (its last word on it: acquired)."""
+        holders = [name for name in self.instances("relay") if self._took_the_lock_last(name)]
         assert len(holders) <= 1, f"two running relays took the lock: {holders}"
         return holders[0] if holders else None
+
+    def _took_the_lock_last(self, relay: str) -> bool:
+        log = (self.var_dir / "log" / f"{relay}.log").read_text(errors="replace").splitlines()
+        said = [line for line in log if "lock acquired" in line or "holds the lock" in line]
+        return bool(said) and "lock acquired" in said[-1]
 
     def active_consumer(self, service: str, queue: str) -> str | None:
         """The instance of `service` the queue delivers to (single active consumer), if any:
@@ -144,12 +145,20 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(request: pytest.FixtureRequest, scale: str = "") -> Iterator[Stack]:
-    """Start a stack (with SCALE `scale`), yield it, stop it and remove what it created."""
+def running_stack(
+    request: pytest.FixtureRequest | None,
+    scale: str = "",
+    *,
+    prefix: str = "innotter_e2e",
+    ports: tuple[int, int, int] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Stack]:
+    """Start a stack (with SCALE `scale`), yield it, stop it and remove what it created (its
+    logs stay when a test failed or, without a pytest request, always: benchmarks read them)."""
     suffix = secrets.token_hex(4)
-    vhost, db_name = f"innotter_e2e_{suffix}", f"innotter_e2e_{suffix}"
-    var_dir = ROOT / "var" / f"e2e-{suffix}"
-    api_port, stats_port, aws_port = free_port(), free_port(), free_port()
+    vhost, db_name = f"{prefix}_{suffix}", f"{prefix}_{suffix}"
+    var_dir = ROOT / "var" / f"{prefix.removeprefix('innotter_').replace('_', '-')}-{suffix}"
+    api_port, stats_port, aws_port = ports or (free_port(), free_port(), free_port())
     env = {
         **os.environ,
         "API_PORT": str(api_port),
@@ -167,6 +176,7 @@ def running_stack(request: pytest.FixtureRequest, scale: str = "") -> Iterator[S
         "JWT_PRIVATE_KEY_FILE": str(var_dir / "keys" / "jwt_private.pem"),
         "JWT_PUBLIC_KEY_FILE": str(var_dir / "keys" / "jwt_public.pem"),
         "SCALE": scale,
+        **(extra_env or {}),
     }
     env.pop("RUN_SKIP", None)
     env.pop("DJANGO_SETTINGS_MODULE", None)
@@ -180,7 +190,7 @@ def running_stack(request: pytest.FixtureRequest, scale: str = "") -> Iterator[S
         var_dir=var_dir,
         vhost=vhost,
     )
-    failures_before = request.session.testsfailed
+    failures_before = request.session.testsfailed if request else -1
     try:
         started = stack.runner("start", timeout=420)
         assert started.returncode == 0, f"the stack did not start:\n{started.stdout}\n{started.stderr}"
@@ -191,7 +201,7 @@ def running_stack(request: pytest.FixtureRequest, scale: str = "") -> Iterator[S
         print(stopped.stdout, stopped.stderr)
         drop_database(db_name)
         rabbitmqctl("delete_vhost", vhost)
-        if request.session.testsfailed == failures_before:
+        if request and request.session.testsfailed == failures_before:
             shutil.rmtree(var_dir, ignore_errors=True)
         else:
             print(f"\nend-to-end logs kept in {var_dir / 'log'}")

@@ -23,6 +23,7 @@ from collections import Counter
 
 import pytest
 
+from tests.e2e import test_scenario as scenario
 from tests.e2e.conftest import Stack
 from tests.e2e.test_scenario import (
     PASSWORD,
@@ -47,43 +48,32 @@ def user(stack: Stack, name: str, *, email: str = "instant") -> Client:
     return client
 
 
-class Burst(threading.Thread):
+class Burst(scenario.Burst):
     """Two authors post in turn; two users like every other post; now and then a fan follows."""
 
     def __init__(self, authors: list[tuple[Client, int]], likers: list[Client], fans: list[Client]) -> None:
-        super().__init__(daemon=True)
+        threading.Thread.__init__(self, daemon=True)
         self.authors, self.likers, self.fans = authors, likers, list(fans)
         self.posts: dict[int, list[int]] = {page: [] for _, page in authors}
-        self.likes: Counter[int] = Counter()
+        self.post_ids: list[int] = []  # all of them, in order
+        self.likes_of: Counter[int] = Counter()
         self.followers: Counter[int] = Counter()
-        self.count = 0
         self.error: BaseException | None = None
         self.stop = threading.Event()
 
-    def run(self) -> None:
-        try:
-            while not self.stop.is_set():
-                self.step()
-        except BaseException as exc:
-            self.error = exc
-
     def step(self) -> None:
-        author, page = self.authors[self.count % len(self.authors)]
-        post = author.post(page, f"burst-{self.count}")["id"]
+        count = len(self.post_ids)
+        author, page = self.authors[count % len(self.authors)]
+        post = author.post(page, f"burst-{count}")["id"]
         self.posts[page].append(post)
-        if self.count % 2:
-            liker = self.likers[self.count // 2 % len(self.likers)]
+        self.post_ids.append(post)
+        if count % 2:
+            liker = self.likers[count // 2 % len(self.likers)]
             liker.expect("POST", f"/api/v1/posts/{post}/like/", 200)
-            self.likes[page] += 1
-        if self.count % 8 == 3 and self.fans:
+            self.likes_of[page] += 1
+        if count % 8 == 3 and self.fans:
             self.fans.pop().expect("POST", f"/api/v1/pages/{page}/follow/", 200)
             self.followers[page] += 1
-        self.count += 1
-
-    def wait_for_more(self, count: int, what: str) -> None:
-        target = self.count + count
-        eventually(lambda: self.count >= target or self.error or not self.is_alive(), what)
-        assert self.error is None and self.is_alive(), f"the burst broke off: {self.error!r}"
 
 
 def test_one_of_each_killed_and_the_broker_restarted_lose_nothing_and_double_nothing(
@@ -175,7 +165,7 @@ def test_one_of_each_killed_and_the_broker_restarted_lose_nothing_and_double_not
             "posts": len(burst.posts[page]) + 1,
             "followers": 1 + burst.followers[page],
             "follow_requests": 0,
-            "likes": burst.likes[page],
+            "likes": burst.likes_of[page],
             "replies": 0,
         }
         wait_for_figures(author, page, expected)
