@@ -322,6 +322,10 @@ class Instance:
         if offset is not None:
             base = int(env.get("METRICS_PORT_BASE") or 9100)
             env["METRICS_PORT"] = str(base + offset + 10 * (self.number - 1))
+        if self.service.name == "worker" and self.count > 1 and not env.get("DIGEST_SENDER_PROCESSES"):
+            # SES's send rate is shared by every process that may send digests: each worker's
+            # prefork pool (the runner leaves Celery's default concurrency, one per CPU).
+            env["DIGEST_SENDER_PROCESSES"] = str(self.count * (os.cpu_count() or 1))
         return env
 
 

@@ -236,6 +236,17 @@ def test_each_instance_has_its_name_and_metrics_port(runner: ModuleType, tmp_pat
     assert runner.instance_named(based, "worker-3").env(based)["METRICS_PORT"] == "43023"
 
 
+def test_scaled_workers_share_the_digest_send_rate(runner: ModuleType, tmp_path: Path) -> None:
+    cfg = config(runner, tmp_path, SCALE="worker=3")
+    processes = {
+        inst.env(cfg).get("DIGEST_SENDER_PROCESSES") for inst in runner.instances(cfg) if inst.count > 1
+    }
+    assert processes == {str(3 * (os.cpu_count() or 1))}
+    assert "DIGEST_SENDER_PROCESSES" not in runner.instance_named(config(runner, tmp_path), "worker").env(cfg)
+    chosen = config(runner, tmp_path, SCALE="worker=3", DIGEST_SENDER_PROCESSES="2")
+    assert runner.instance_named(chosen, "worker-1").env(chosen)["DIGEST_SENDER_PROCESSES"] == "2"
+
+
 def test_celery_workers_get_distinct_node_names(runner: ModuleType, tmp_path: Path) -> None:
     cfg = config(runner, tmp_path, SCALE="worker=2")
     argvs = [inst.argv(cfg) for inst in runner.instances(cfg) if inst.service.name == "worker"]
