@@ -66,7 +66,7 @@ class Config:
     var_dir: Path
     base_env: dict[str, str]
     health_timeout: float = 90.0
-    scale: dict[str, int] = field(default_factory=dict)  # service -> instances, when more than one
+    scale: dict[str, int] = field(default_factory=dict)  # service -> instances (SCALE); absent: one
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Config:
@@ -263,8 +263,9 @@ ALL_SERVICES = [AWS, *SERVICES]
 
 # The processes that may run as several instances, and what an extra one does.
 SCALABLE = {
-    "relay": "a hot standby: it waits on the relay's advisory lock and publishes once the holder dies",
-    "worker": "shares the Celery tasks (fan-out, e-mail, digests) and stands by for the event consumer",
+    "relay": "a hot standby waiting on the relay's advisory lock; it publishes once the holder dies",
+    "worker": "one more process for the Celery tasks (fan-out, e-mail, digests) and a standby for "
+    "the event consumer",
     "stats-consumer": "a hot standby: the statistics queue delivers to a single active consumer",
 }
 NOT_SCALABLE = {
@@ -695,9 +696,12 @@ def summary(cfg: Config) -> str:
         ("PostgreSQL", f"database {cfg.db_name}"),
         ("Logs", f"{cfg.var_dir / 'log'}/<process>.log"),
     ]
-    scaled = [inst.name for inst in instances(cfg) if inst.count > 1]
-    if scaled:
-        rows.append(("Instances", ", ".join(scaled)))
+    scaled = [
+        f"{name} x{count}: each extra one is {SCALABLE[name]}"
+        for name, count in cfg.scale.items()
+        if count > 1
+    ]
+    rows += [("Scaled" if i == 0 else "", line) for i, line in enumerate(scaled)]
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"  {label.ljust(width)}  {value}" for label, value in rows)
 

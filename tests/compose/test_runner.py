@@ -204,6 +204,7 @@ def test_scale_comes_from_the_environment_and_names_each_instance(runner: Module
         svc.name for svc in runner.ALL_SERVICES
     ]
     assert config(runner, tmp_path, SCALE="relay=1").scale == {"relay": 1}
+    assert "worker x3: each extra one is one more process for the Celery tasks" in runner.summary(cfg)
 
 
 @pytest.mark.parametrize(
