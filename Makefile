@@ -3,7 +3,8 @@
 
 RUNNER = .venv/bin/python compose/local/runner.py
 # Production settings unless asked: `make run DEBUG=1` (or DJANGO_DEBUG=1) turns debug mode on.
-RUN_ENV = $(if $(DEBUG),DJANGO_DEBUG=$(DEBUG))
+# Several instances: `make start SCALE="relay=2 worker=3 stats-consumer=2"` (README: Scaling).
+RUN_ENV = $(strip $(if $(DEBUG),DJANGO_DEBUG=$(DEBUG)) $(if $(SCALE),SCALE="$(SCALE)"))
 
 install:
 	bash compose/local/install.sh

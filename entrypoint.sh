@@ -39,7 +39,7 @@ case "$role" in
     ;;
   worker)
     run_step python manage.py wait_for db broker aws --timeout "$WAIT_TIMEOUT"
-    exec celery -A projections.celery_app --quiet worker --loglevel=INFO
+    exec celery -A projections.celery_app --quiet worker --loglevel=INFO -n "worker@%h"
     ;;
   beat)
     run_step python manage.py wait_for db broker --timeout "$WAIT_TIMEOUT"

@@ -17,7 +17,8 @@ notification (PostgreSQL serializes notifying commits cluster-wide). It polls as
 A broker outage of any length only pauses it: it reconnects with backoff and resumes from the
 cursor, so the events simply wait in the log. Only one relay per name runs: the others wait
 on a PostgreSQL advisory lock held by a dedicated connection, so nothing is published twice
-concurrently or out of order.
+concurrently or out of order; a waiting relay is blocked in `pg_advisory_lock`, so it takes over
+the moment the holder's session ends (bench/failover measures it).
 
 This module is free of Django; the `run_relay` command builds a `RelayConfig` from settings.
 """
@@ -268,15 +269,23 @@ class Relay:
             await lock_conn.close()
 
     async def _acquire_lock(self, lock_conn: psycopg.AsyncConnection[Any]) -> None:
+        """Take the lock, or stand by blocked in `pg_advisory_lock` until the holder's session
+        ends (a SIGKILLed holder's connection closes at once), or until stopped."""
         key = advisory_lock_key(self.config.name)
-        while not self._stopping.is_set():
-            cur = await lock_conn.execute("SELECT pg_try_advisory_lock(%s)", [key])
-            row = await cur.fetchone()
-            if row and row[0]:
-                logger.info("relay %s: lock acquired", self.config.name)
-                return
+        row = await (await lock_conn.execute("SELECT pg_try_advisory_lock(%s)", [key])).fetchone()
+        if not (row and row[0]):
             logger.info("relay %s: another relay holds the lock; waiting", self.config.name)
-            await self._sleep(self.config.poll_seconds)
+            waiting = asyncio.ensure_future(lock_conn.execute("SELECT pg_advisory_lock(%s)", [key]))
+            stopping = asyncio.ensure_future(self._stopping.wait())
+            await asyncio.wait([waiting, stopping], return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not waiting.done():  # stopped: psycopg cancels the waiting query on the server
+                waiting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiting
+                return
+            await waiting
+        logger.info("relay %s: lock acquired", self.config.name)
 
     async def _listen(self) -> None:
         """Set the wake-up flag on every NOTIFY; reconnect quietly if the connection drops."""

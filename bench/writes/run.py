@@ -78,6 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--api-worker-class", default="sync", help="gunicorn worker class (sync, gthread)")
     parser.add_argument("--api-threads", type=int, default=1, help="threads per gunicorn worker (gthread)")
     parser.add_argument("--log-level", help="LOG_LEVEL of the stack (default: the project's, INFO)")
+    parser.add_argument("--scale", default="", help='the runner\'s SCALE, e.g. "relay=2 worker=3"')
     parser.add_argument(
         "--profile",
         default="",
@@ -113,6 +114,7 @@ def stack_config(args: argparse.Namespace) -> StackConfig:
         api_worker_class=args.api_worker_class,
         api_threads=args.api_threads,
         log_level=args.log_level,
+        scale=args.scale,
     )
 
 
@@ -390,6 +392,7 @@ def run_all(args: argparse.Namespace, cfg: StackConfig, results: dict[str, Any])
             "log_level": args.log_level or "INFO (project default)",
             "db": cfg.db,
             "vhost": cfg.vhost,
+            "scale": cfg.scale,
         },
     }
     results["idle_cpu_percent"] = measure_idle(cfg, args.idle_seconds)

@@ -35,6 +35,7 @@ class StackConfig:
     api_threads: int
     log_level: str | None
     metrics_port_base: int = field(default_factory=free_metrics_port_base)
+    scale: str = ""  # the runner's SCALE, e.g. "relay=2 worker=3 stats-consumer=2"
 
     @property
     def var_dir(self) -> Path:
@@ -76,6 +77,7 @@ class StackConfig:
             "STATS_SERVICE_URL": f"http://127.0.0.1:{self.stats_port}",
             "API_WORKERS": str(self.api_workers),  # for a runner that reads it; checked below anyway
             "GUNICORN_CMD_ARGS": self.gunicorn_cmd_args(),
+            "SCALE": self.scale,
         }
         if self.log_level:
             env["LOG_LEVEL"] = self.log_level
@@ -100,20 +102,27 @@ def leader_pid(cfg: StackConfig, name: str) -> int | None:
     return pid if psutil.pid_exists(pid) else None
 
 
+def instance_names(cfg: StackConfig, name: str) -> list[str]:
+    """The service's instances with a pid file: `relay`, or `relay-1`, `relay-2` when scaled."""
+    found = [path.parent.name for path in (cfg.var_dir / "run").glob(f"{name}*/pid")]
+    return sorted(n for n in found if n == name or n.removeprefix(f"{name}-").isdigit())
+
+
 def running_services(cfg: StackConfig) -> list[str]:
-    return [name for name in SERVICES if leader_pid(cfg, name) is not None]
+    return [name for name in SERVICES if service_processes(cfg, name)]
 
 
 def service_processes(cfg: StackConfig, name: str) -> list[psutil.Process]:
-    """The service's process and all its descendants (gunicorn workers, Celery pool children)."""
-    pid = leader_pid(cfg, name)
-    if pid is None:
-        return []
-    try:
-        leader = psutil.Process(pid)
-        return [leader, *leader.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
+    """The processes of every instance of the service and all their descendants (gunicorn
+    workers, Celery pool children)."""
+    found = []
+    for instance in instance_names(cfg, name):
+        pid = leader_pid(cfg, instance)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if pid is not None:
+                leader = psutil.Process(pid)
+                found += [leader, *leader.children(recursive=True)]
+    return found
 
 
 def rabbitmqctl(*args: str) -> str:

@@ -4,6 +4,13 @@
     python compose/local/runner.py start     # returns once every process answers its health check
     python compose/local/runner.py stop      # stops a started stack (pid files under var/run/<name>/)
     python compose/local/runner.py status | kill NAME [--signal KILL] | restart NAME | seed
+    python compose/local/runner.py start --scale relay=2 --scale worker=3   # several instances
+
+Several instances of a process (`--scale NAME=N`, or SCALE="relay=2 worker=3 stats-consumer=2"
+in the environment) are named NAME-1 ... NAME-N, each with its own log and pid file; a single
+instance keeps the plain name. Only the relay, the worker and the statistics consumer scale
+(SCALABLE); the started scale is remembered in <var>/run/scale so that stop, status, kill and
+restart know every instance.
 
 Every process the containers of docker-compose.yml run is listed here too (SERVICES and
 setup_steps); tests/compose checks that, so the compose path cannot drift unseen.
@@ -30,7 +37,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,6 +69,7 @@ class Config:
     base_env: dict[str, str]
     health_timeout: float = 90.0
     metrics_port_base: int = 9100
+    scale: dict[str, int] = field(default_factory=dict)  # service -> instances (SCALE); absent: one
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Config:
@@ -76,6 +84,7 @@ class Config:
             base_env=env,
             health_timeout=float(env.get("RUN_HEALTH_TIMEOUT") or 90),
             metrics_port_base=int(env.get("METRICS_PORT_BASE") or 9100),
+            scale=parse_scale((env.get("SCALE") or "").replace(",", " ").split()),
         )
 
     @property
@@ -195,7 +204,7 @@ def log_line_check(marker: str) -> Check:
     """Healthy once the process has logged `marker` since it was started."""
 
     def check(svc: Service, cfg: Config, run: Running) -> bool:
-        with contextlib.suppress(OSError), open(cfg.log_path(svc.name), "rb") as f:
+        with contextlib.suppress(OSError), open(cfg.log_path(run.name), "rb") as f:
             f.seek(run.log_offset)
             return marker.encode() in f.read()
         return False
@@ -218,6 +227,8 @@ class Service:
     argv: Callable[[Config], list[str]]
     check: Check
     cwd: Callable[[Config], Path] = lambda cfg: ROOT
+    # arguments naming one instance among several (a Celery worker's node name)
+    instance_args: Callable[[str], list[str]] = lambda name: []
 
 
 @dataclass
@@ -226,6 +237,7 @@ class Running:
     started_at: float
     log_offset: int
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    name: str = ""  # the instance's name: `relay`, or `relay-2` among several
 
 
 AWS = Service(
@@ -253,6 +265,8 @@ SERVICES: list[Service] = [
         # --quiet: no banner, so that its log holds only JSON lines (observability/logs.py)
         lambda c: [tool("celery"), "-A", "projections.celery_app", "--quiet", "worker", "--loglevel=INFO"],
         log_line_check(" ready."),
+        # distinct node names (worker-1@host, ...); compose gives each container worker@<its id>
+        instance_args=lambda name: ["-n", f"{name}@%h"],
     ),
     # beat keeps its schedule file in its working directory: one per stack, not in the repository.
     Service(
@@ -276,6 +290,108 @@ SERVICES: list[Service] = [
     Service("stats-consumer", lambda c: [tool("python"), "-m", "stats_ms.consumer"], settled_check),
 ]
 ALL_SERVICES = [AWS, *SERVICES]
+
+
+# --- several instances ------------------------------------------------------------------------
+
+# The processes that may run as several instances, and what an extra one does.
+SCALABLE = {
+    "relay": "a hot standby waiting on the relay's advisory lock; it publishes once the holder dies",
+    "worker": "one more process for the Celery tasks (fan-out, e-mail, digests) and a standby for "
+    "the event consumer",
+    "stats-consumer": "a hot standby: the statistics queue delivers to a single active consumer",
+}
+NOT_SCALABLE = {
+    "api": "the API scales with API_WORKERS (gunicorn worker processes on one port); "
+    "more machines need a load balancer in front of several stacks' APIs",
+    "beat": "beat is the scheduler: a second one would start every periodic task twice",
+    "stats-api": "it serves one port (STATS_PORT); several would need their own ports behind a "
+    "load-balancing proxy, which the runner does not run",
+    "aws": "the AWS emulator keeps its data in its memory",
+}
+
+
+class ScaleError(RuntimeError):
+    """A scale the runner refuses (unknown process, a process that must stay one, a bad count)."""
+
+
+def parse_scale(items: list[str]) -> dict[str, int]:
+    """`["relay=2", "worker=3"]` -> {"relay": 2, "worker": 3}; refuses what may not scale."""
+    scale: dict[str, int] = {}
+    for item in items:
+        name, sep, count = (part.strip() for part in item.partition("="))
+        if not sep or not count.isdigit() or int(count) < 1:
+            raise ScaleError(f"scale {item!r}: expected NAME=N with N >= 1, e.g. worker=3")
+        if name not in SCALABLE and name not in NOT_SCALABLE:
+            raise ScaleError(f"scale {item!r}: no process {name!r}; these scale: {', '.join(SCALABLE)}")
+        if int(count) > 1 and name in NOT_SCALABLE:
+            raise ScaleError(f"{name} cannot run as {count} instances: {NOT_SCALABLE[name]}")
+        scale[name] = int(count)
+    return scale
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One process of a service: `relay` when it runs alone, `relay-1`, `relay-2` among several."""
+
+    service: Service
+    number: int = 1
+    count: int = 1
+
+    @property
+    def name(self) -> str:
+        return self.service.name if self.count == 1 else f"{self.service.name}-{self.number}"
+
+    def argv(self, cfg: Config) -> list[str]:
+        return [*self.service.argv(cfg), *self.service.instance_args(self.name)]
+
+    def env(self, cfg: Config) -> dict[str, str]:
+        """The stack's environment plus this instance's name and metrics port."""
+        env = process_env(cfg, self.name)
+        if self.service.name == "worker" and self.count > 1 and not env.get("DIGEST_SENDER_PROCESSES"):
+            # SES's send rate is shared by every process that may send digests: each worker's
+            # prefork pool (the runner leaves Celery's default concurrency, one per CPU).
+            env["DIGEST_SENDER_PROCESSES"] = str(self.count * (os.cpu_count() or 1))
+        return env
+
+
+def instances(cfg: Config, services: list[Service] | None = None) -> list[Instance]:
+    """Every instance the configured scale asks for, service by service."""
+    out: list[Instance] = []
+    for svc in ALL_SERVICES if services is None else services:
+        count = cfg.scale.get(svc.name, 1)
+        out.extend(Instance(svc, number, count) for number in range(1, count + 1))
+    return out
+
+
+def scale_path(cfg: Config) -> Path:
+    return cfg.var_dir / "run" / "scale"
+
+
+def remember_scale(cfg: Config) -> None:
+    """Note the started scale, so that stop, status, kill and restart know every instance."""
+    scale_path(cfg).parent.mkdir(parents=True, exist_ok=True)
+    scale_path(cfg).write_text("".join(f"{name}={count}\n" for name, count in sorted(cfg.scale.items())))
+
+
+def with_started_scale(cfg: Config) -> Config:
+    """The configuration with the scale the running stack was started with (if it was)."""
+    try:
+        return replace(cfg, scale=parse_scale(scale_path(cfg).read_text().split()))
+    except OSError:
+        return cfg
+
+
+def instance_named(cfg: Config, name: str) -> Instance:
+    """The instance called `name`; a scaled service's plain name is refused with its instances'."""
+    known = instances(cfg)
+    for inst in known:
+        if inst.name == name:
+            return inst
+    scaled = [inst.name for inst in known if inst.service.name == name]
+    if scaled:
+        raise SystemExit(f"{name} runs as {len(scaled)} instances: name one of {', '.join(scaled)}")
+    raise SystemExit(f"unknown process {name!r}; known: {', '.join(inst.name for inst in known)}")
 
 
 def setup_phases(cfg: Config) -> list[list[tuple[str, list[str]]]]:
@@ -324,29 +440,31 @@ def group_alive(pid: int) -> bool:
     return True
 
 
-def spawn(svc: Service, cfg: Config) -> Running:
-    """Start one service in its own process group, output appended to its log file."""
-    current = read_pid(cfg, svc.name)
+def spawn(target: Service | Instance, cfg: Config) -> Running:
+    """Start one instance in its own process group, output appended to its log file."""
+    inst = target if isinstance(target, Instance) else Instance(target)
+    name = inst.name
+    current = read_pid(cfg, name)
     if current is not None and group_alive(current):
-        raise RuntimeError(f"{svc.name} is already running (pid {current})")
-    log = cfg.log_path(svc.name)
+        raise RuntimeError(f"{name} is already running (pid {current})")
+    log = cfg.log_path(name)
     log.parent.mkdir(parents=True, exist_ok=True)
-    cwd = svc.cwd(cfg)
+    cwd = inst.service.cwd(cfg)
     cwd.mkdir(parents=True, exist_ok=True)
     offset = log.stat().st_size if log.exists() else 0
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            svc.argv(cfg),
+            inst.argv(cfg),
             cwd=cwd,
-            env=process_env(cfg, svc.name),
+            env=inst.env(cfg),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    cfg.pid_path(svc.name).parent.mkdir(parents=True, exist_ok=True)
-    cfg.pid_path(svc.name).write_text(f"{proc.pid}\n")
-    return Running(pid=proc.pid, started_at=time.monotonic(), log_offset=offset, proc=proc)
+    cfg.pid_path(name).parent.mkdir(parents=True, exist_ok=True)
+    cfg.pid_path(name).write_text(f"{proc.pid}\n")
+    return Running(pid=proc.pid, started_at=time.monotonic(), log_offset=offset, proc=proc, name=name)
 
 
 def _exited(run: Running) -> bool:
@@ -361,11 +479,11 @@ def wait_healthy(svc: Service, cfg: Config, run: Running) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if _exited(run):
-            raise RuntimeError(f"{svc.name} exited during start-up\n{log_tail(cfg, svc.name)}")
+            raise RuntimeError(f"{run.name} exited during start-up\n{log_tail(cfg, run.name)}")
         if svc.check(svc, cfg, run) and not _exited(run):
             return
         time.sleep(0.2)
-    raise RuntimeError(f"{svc.name} not healthy after {timeout:g}s\n{log_tail(cfg, svc.name)}")
+    raise RuntimeError(f"{run.name} not healthy after {timeout:g}s\n{log_tail(cfg, run.name)}")
 
 
 def log_tail(cfg: Config, name: str, lines: int = 30) -> str:
@@ -407,9 +525,20 @@ def stop_service(cfg: Config, name: str) -> None:
         cfg.pid_path(name).unlink()
 
 
+def pid_names(cfg: Config) -> list[str]:
+    """Every instance with a pid file: of the configured scale, and any other left under run/."""
+    names = [inst.name for inst in instances(cfg)]
+    with contextlib.suppress(OSError):
+        for path in sorted((cfg.var_dir / "run").glob("*/pid")):
+            service, _, number = path.parent.name.rpartition("-")
+            if path.parent.name not in names and number.isdigit() and service in SCALABLE:
+                names.append(path.parent.name)
+    return names
+
+
 def stop_all(cfg: Config) -> None:
     """SIGTERM every process at once, give them STOP_TIMEOUT seconds together, then SIGKILL."""
-    pids = {svc.name: read_pid(cfg, svc.name) for svc in ALL_SERVICES}
+    pids = {name: read_pid(cfg, name) for name in pid_names(cfg)}
     signalled = {name: pid for name, pid in pids.items() if pid and signal_service(cfg, name, signal.SIGTERM)}
     deadline = time.monotonic() + STOP_TIMEOUT
     for name, pid in signalled.items():
@@ -420,6 +549,8 @@ def stop_all(cfg: Config) -> None:
     for name in pids:
         with contextlib.suppress(FileNotFoundError):
             cfg.pid_path(name).unlink()
+    with contextlib.suppress(FileNotFoundError):
+        scale_path(cfg).unlink()
 
 
 # --- setup ------------------------------------------------------------------------------------
@@ -516,34 +647,34 @@ def say(message: str) -> None:
     print(f"[innotter {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def start_service(cfg: Config, svc: Service) -> Running:
-    say(f"starting {svc.name}")
-    run = spawn(svc, cfg)
-    wait_healthy(svc, cfg, run)
-    say(f"{svc.name} is up (pid {run.pid})")
+def start_service(cfg: Config, inst: Instance) -> Running:
+    say(f"starting {inst.name}")
+    run = spawn(inst, cfg)
+    wait_healthy(inst.service, cfg, run)
+    say(f"{inst.name} is up (pid {run.pid})")
     return run
 
 
 def wait_all_healthy(cfg: Config, running: dict[str, Running]) -> None:
-    """Wait for every started service at once (they come up in parallel)."""
+    """Wait for every started instance at once (they come up in parallel)."""
     for name, run in running.items():
-        wait_healthy(service_named(name), cfg, run)
+        wait_healthy(instance_named(cfg, name).service, cfg, run)
         say(f"{name} is up (pid {run.pid})")
 
 
 def start_stack(cfg: Config) -> dict[str, Running]:
     """Set up and start everything; on any failure stop what was started and re-raise."""
     (cfg.var_dir / "log").mkdir(parents=True, exist_ok=True)
-    already = [
-        s.name for s in ALL_SERVICES if (pid := read_pid(cfg, s.name)) is not None and group_alive(pid)
-    ]
+    names = pid_names(with_started_scale(cfg)) + pid_names(cfg)
+    already = sorted({n for n in names if (pid := read_pid(cfg, n)) is not None and group_alive(pid)})
     if already:
         raise RuntimeError(f"already running: {', '.join(already)} (stop it first: make stop)")
     check_ports(cfg)
     skipped = skipped_services(cfg)
     running: dict[str, Running] = {}
+    remember_scale(cfg)
     try:
-        running[AWS.name] = start_service(cfg, AWS)
+        running[AWS.name] = start_service(cfg, Instance(AWS))
         ensure_redis(cfg)
         ensure_database(cfg)
         for phase in setup_phases(cfg):
@@ -553,9 +684,10 @@ def start_stack(cfg: Config) -> dict[str, Running]:
         for svc in SERVICES:
             if svc.name in skipped:
                 say(f"WARNING: {svc.name} NOT started (RUN_SKIP)")
-                continue
-            say(f"starting {svc.name}")
-            running[svc.name] = spawn(svc, cfg)
+        for inst in instances(cfg, SERVICES):
+            if inst.service.name not in skipped:
+                say(f"starting {inst.name}")
+                running[inst.name] = spawn(inst, cfg)
         wait_all_healthy(cfg, {name: running[name] for name in running if name != AWS.name})
     except BaseException:
         stop_all(cfg)
@@ -590,6 +722,12 @@ def summary(cfg: Config) -> str:
         ("Logs", f"{cfg.var_dir / 'log'}/<process>.log"),
         ("Metrics", metrics_summary(cfg)),
     ]
+    scaled = [
+        f"{name} x{count}: each extra one is {SCALABLE[name]}"
+        for name, count in cfg.scale.items()
+        if count > 1
+    ]
+    rows += [("Scaled" if i == 0 else "", line) for i, line in enumerate(scaled)]
     width = max(len(label) for label, _ in rows)
     indent = "\n" + " " * (width + 4)  # a value of several lines stays in its column
     rows = [(label, value.replace("\n", indent)) for label, value in rows]
@@ -660,25 +798,18 @@ def cmd_stop(cfg: Config) -> int:
 
 def cmd_status(cfg: Config) -> int:
     down = 0
-    for svc in ALL_SERVICES:
-        pid = read_pid(cfg, svc.name)
+    for inst in instances(cfg):
+        pid = read_pid(cfg, inst.name)
         alive = pid is not None and group_alive(pid)
         down += not alive
-        url = metrics_url(cfg, svc.name)
+        url = metrics_url(cfg, inst.name)
         state = f"running pid {pid}" if alive else "stopped"
-        print(f"{svc.name:15} {state:20} {'metrics ' + url if url else ''}".rstrip())
+        print(f"{inst.name:17} {state:20} {'metrics ' + url if url else ''}".rstrip())
     return 1 if down else 0
 
 
-def service_named(name: str) -> Service:
-    for svc in ALL_SERVICES:
-        if svc.name == name:
-            return svc
-    raise SystemExit(f"unknown process {name!r}; known: {', '.join(s.name for s in ALL_SERVICES)}")
-
-
 def cmd_kill(cfg: Config, name: str, sig_name: str) -> int:
-    service_named(name)
+    name = instance_named(cfg, name).name
     sig = signal.Signals[f"SIG{sig_name.upper().removeprefix('SIG')}"]
     pid = read_pid(cfg, name)
     if pid is None or not signal_service(cfg, name, sig):
@@ -691,9 +822,9 @@ def cmd_kill(cfg: Config, name: str, sig_name: str) -> int:
 
 
 def cmd_restart(cfg: Config, name: str) -> int:
-    svc = service_named(name)
-    stop_service(cfg, name)
-    start_service(cfg, svc)
+    inst = instance_named(cfg, name)
+    stop_service(cfg, inst.name)
+    start_service(cfg, inst)
     return 0
 
 
@@ -706,7 +837,15 @@ def cmd_seed(cfg: Config) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("up", "start", "stop", "status", "seed"):
+    for name in ("up", "start"):
+        sub.add_parser(name).add_argument(
+            "--scale",
+            action="append",
+            default=[],
+            metavar="NAME=N",
+            help=f"run N instances of NAME (one of {', '.join(SCALABLE)}); adds to SCALE",
+        )
+    for name in ("stop", "status", "seed"):
         sub.add_parser(name)
     kill = sub.add_parser("kill")
     kill.add_argument("name")
@@ -714,7 +853,15 @@ def main(argv: list[str] | None = None) -> int:
     restart = sub.add_parser("restart")
     restart.add_argument("name")
     args = parser.parse_args(argv)
-    cfg = Config.from_env()
+    try:
+        cfg = Config.from_env()
+        if args.command in ("up", "start"):
+            cfg = replace(cfg, scale={**cfg.scale, **parse_scale(args.scale)})
+        else:  # the running stack's instances, whatever SCALE says now
+            cfg = with_started_scale(cfg)
+    except ScaleError as exc:
+        say(f"ERROR: {exc}")
+        return 2
     commands: dict[str, Callable[[], int]] = {
         "up": lambda: cmd_up(cfg),
         "start": lambda: cmd_start(cfg),

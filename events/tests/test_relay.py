@@ -277,3 +277,53 @@ def test_a_cursor_set_back_by_an_operator_is_resumed_from() -> None:
     again = FakePublisher(confirm_at_once=True, on_publish=lambda p: relay.stop())
     asyncio.run(_with_conns(lambda data, lock: relay._publish_until_stopped(data, lock, again)))
     assert again.batches == [[p1, p2]] and RelayCursor.objects.get(name="unit").position == p2
+
+
+async def advisory_locks(conn, *, of, granted: bool) -> int:
+    """Advisory locks the session of connection `of` holds (granted) or waits for."""
+    sql = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = %s AND granted = %s"
+    row = await (await conn.execute(sql, [of.info.backend_pid, granted])).fetchone()
+    return int(row[0])
+
+
+async def blocked_in_the_server(conn, standby) -> None:
+    """Until the standby's session waits for the advisory lock (in pg_advisory_lock)."""
+    for _ in range(500):
+        if await advisory_locks(conn, of=standby, granted=False):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the standby relay never waited for the lock")
+
+
+def test_a_standby_relay_takes_the_lock_the_moment_the_holder_session_ends() -> None:
+    # A poll far longer than the test: only the blocking wait can take over this fast.
+    standby = Relay(config(name="standby", poll_seconds=60))
+
+    async def scenario(data, lock):
+        await data.execute("SELECT pg_advisory_lock(%s)", [advisory_lock_key("standby")])  # the holder
+        waiting = asyncio.create_task(standby._acquire_lock(lock))
+        await blocked_in_the_server(data, lock)
+        assert not waiting.done(), "the standby must wait while the lock is held"
+        await data.close()  # the holder's session ends (as when its process is SIGKILLed)
+        started = asyncio.get_running_loop().time()
+        await asyncio.wait_for(waiting, timeout=5)
+        assert asyncio.get_running_loop().time() - started < 0.5
+        assert await advisory_locks(lock, of=lock, granted=True) == 1
+
+    asyncio.run(_with_conns(scenario))
+
+
+def test_a_waiting_relay_stops_at_once_without_the_lock() -> None:
+    standby = Relay(config(name="stopping", poll_seconds=60))
+
+    async def scenario(data, lock):
+        await data.execute("SELECT pg_advisory_lock(%s)", [advisory_lock_key("stopping")])
+        waiting = asyncio.create_task(standby._acquire_lock(lock))
+        await blocked_in_the_server(data, lock)
+        standby.stop()
+        await asyncio.wait_for(waiting, timeout=5)
+        # the waiting query was cancelled: the connection is usable, waits for and holds nothing
+        assert await advisory_locks(lock, of=lock, granted=False) == 0
+        assert await advisory_locks(lock, of=lock, granted=True) == 0
+
+    asyncio.run(_with_conns(scenario))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 from tests.compose.conftest import SECRETS, run_config
+from tests.compose.test_runner_parity import ENTRYPOINTS, role_commands
 
 OUR_IMAGES = {"innotter-core:local", "innotter-stats:local"}
 ONE_SHOT = {"keys"}
@@ -135,3 +138,26 @@ def test_containers_reach_each_other_by_service_name(compose_config: dict[str, A
     stats_env = compose_config["services"]["stats-consumer"]["environment"]
     assert stats_env["AWS_ENDPOINT_URL"] == "http://moto:5000"
     assert stats_env["RABBITMQ_URL"] == env["RABBITMQ_URL"]
+
+
+def test_the_scalable_services_can_run_several_containers(
+    compose_config: dict[str, Any], runner: ModuleType
+) -> None:
+    """`docker compose up --scale relay=2 --scale worker=3 --scale stats-consumer=2` works: the
+    services the runner scales have no fixed container name or host port, and each worker names
+    its Celery node after its container."""
+    services = compose_config["services"]
+    assert set(runner.SCALABLE) == {"relay", "worker", "stats-consumer"}
+    for name in runner.SCALABLE:
+        assert "container_name" not in services[name], name
+        assert not services[name].get("ports"), f"{name}: a host port allows one container only"
+    (worker_command,) = [
+        c for c in role_commands(ENTRYPOINTS["innotter-core:local"])["worker"] if "celery" in c
+    ]
+    assert shlex.split(worker_command)[-2:] == ["-n", "worker@%h"]
+
+
+def test_the_services_that_must_stay_one_are_one(compose_config: dict[str, Any], runner: ModuleType) -> None:
+    services = compose_config["services"]
+    for name in set(runner.NOT_SCALABLE) - {"aws"}:
+        assert services[name].get("deploy", {}).get("replicas", 1) == 1, name

@@ -16,6 +16,7 @@ NOT_IN_CONTAINERS = {
     "RUN_HEALTH_TIMEOUT",
     "RUN_SKIP",
     "METRICS_PORT_BASE",  # the runner's; each container gets its own METRICS_PORT
+    "SCALE",  # compose scales with `docker compose up --scale NAME=N`
 }
 USED_BY_COMPOSE_ITSELF = {
     "API_PORT",

@@ -186,3 +186,137 @@ def test_make_run_asks_for_debug_only_with_debug_set(args: list[str], expected: 
         check=True,
     )
     assert out.stdout.splitlines()[-1].startswith(expected)
+
+
+# --- several instances (SCALE) ----------------------------------------------------------------
+
+
+def test_scale_comes_from_the_environment_and_names_each_instance(runner: ModuleType, tmp_path: Path) -> None:
+    cfg = config(runner, tmp_path, SCALE="relay=2 worker=3,stats-consumer=2")
+    assert cfg.scale == {"relay": 2, "worker": 3, "stats-consumer": 2}
+    names = [inst.name for inst in runner.instances(cfg)]
+    assert names == [
+        "aws", "api", "relay-1", "relay-2", "worker-1", "worker-2", "worker-3",
+        "beat", "stats-api", "stats-consumer-1", "stats-consumer-2",
+    ]  # fmt: skip
+    # one instance keeps the plain name, so nothing changes for a stack that is not scaled
+    assert [inst.name for inst in runner.instances(config(runner, tmp_path))] == [
+        svc.name for svc in runner.ALL_SERVICES
+    ]
+    assert config(runner, tmp_path, SCALE="relay=1").scale == {"relay": 1}
+    assert "worker x3: each extra one is one more process for the Celery tasks" in runner.summary(cfg)
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("beat=2", "beat cannot run as 2 instances: beat is the scheduler"),
+        ("api=3", "api cannot run as 3 instances: the API scales with API_WORKERS"),
+        ("stats-api=2", "stats-api cannot run as 2 instances: it serves one port"),
+        ("mailer=2", "no process 'mailer'; these scale: relay, worker, stats-consumer"),
+        ("worker=0", "expected NAME=N with N >= 1"),
+        ("worker", "expected NAME=N with N >= 1"),
+    ],
+)
+def test_a_process_that_must_stay_one_is_refused(runner: ModuleType, item: str, message: str) -> None:
+    with pytest.raises(runner.ScaleError, match=message):
+        runner.parse_scale([item])
+
+
+def test_each_instance_has_its_name_and_metrics_port(runner: ModuleType, tmp_path: Path) -> None:
+    cfg = config(runner, tmp_path, SCALE="relay=2 worker=3", METRICS_PORT="1")
+    envs = {inst.name: inst.env(cfg) for inst in runner.instances(cfg)}
+    assert {name: env["PROCESS_NAME"] for name, env in envs.items()} == {name: name for name in envs}
+    ports = {name: env.get("METRICS_PORT") for name, env in envs.items()}
+    assert ports == {
+        "aws": None, "api": "9101", "relay-1": "9102", "relay-2": "9112",
+        "worker-1": "9103", "worker-2": "9113", "worker-3": "9123",
+        "beat": None, "stats-api": "9104", "stats-consumer": "9105",
+    }  # fmt: skip
+    based = config(runner, tmp_path, SCALE="worker=3", METRICS_PORT_BASE="43000")
+    assert runner.instance_named(based, "worker-3").env(based)["METRICS_PORT"] == "43023"
+
+
+def test_scaled_workers_share_the_digest_send_rate(runner: ModuleType, tmp_path: Path) -> None:
+    cfg = config(runner, tmp_path, SCALE="worker=3")
+    processes = {
+        inst.env(cfg).get("DIGEST_SENDER_PROCESSES") for inst in runner.instances(cfg) if inst.count > 1
+    }
+    assert processes == {str(3 * (os.cpu_count() or 1))}
+    assert "DIGEST_SENDER_PROCESSES" not in runner.instance_named(config(runner, tmp_path), "worker").env(cfg)
+    chosen = config(runner, tmp_path, SCALE="worker=3", DIGEST_SENDER_PROCESSES="2")
+    assert runner.instance_named(chosen, "worker-1").env(chosen)["DIGEST_SENDER_PROCESSES"] == "2"
+
+
+def test_celery_workers_get_distinct_node_names(runner: ModuleType, tmp_path: Path) -> None:
+    cfg = config(runner, tmp_path, SCALE="worker=2")
+    argvs = [inst.argv(cfg) for inst in runner.instances(cfg) if inst.service.name == "worker"]
+    assert [argv[-2:] for argv in argvs] == [["-n", "worker-1@%h"], ["-n", "worker-2@%h"]]
+    single = runner.instance_named(config(runner, tmp_path), "worker").argv(cfg)
+    assert single[-2:] == ["-n", "worker@%h"]
+
+
+def fake_relays(runner: ModuleType, cfg: object) -> list[object]:
+    """Two sleepers standing in for relay-1 and relay-2 (same names, pid files and logs)."""
+    return [runner.Instance(sleeper(runner, "relay"), number, 2) for number in (1, 2)]
+
+
+def test_scaled_instances_have_their_own_pid_log_kill_and_stop(
+    runner: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = config(runner, tmp_path, SCALE="relay=2")
+    runner.remember_scale(cfg)
+    runs = [runner.spawn(inst, cfg) for inst in fake_relays(runner, cfg)]
+    try:
+        for run in runs:
+            runner.wait_healthy(runner.Service("relay", list, runner.log_line_check("ready.")), cfg, run)
+        assert [runner.read_pid(cfg, name) for name in ("relay-1", "relay-2")] == [r.pid for r in runs]
+        assert (tmp_path / "log" / "relay-2.log").read_text().startswith("ready.")
+        # a later command reads the started scale, not SCALE
+        started = runner.with_started_scale(config(runner, tmp_path))
+        with pytest.raises(SystemExit, match="relay runs as 2 instances: name one of relay-1, relay-2"):
+            runner.cmd_kill(started, "relay", "KILL")
+        assert runner.cmd_kill(started, "relay-2", "KILL") == 0
+        assert runner.group_alive(runs[0].pid) and runner.wait_gone(runs[1].pid, 10)
+        capsys.readouterr()
+        runner.cmd_status(started)
+        status = capsys.readouterr().out
+        assert f"relay-1           running pid {runs[0].pid}" in status
+        assert "relay-2           stopped" in status
+    finally:
+        runner.stop_all(runner.with_started_scale(cfg))
+    assert runner.wait_gone(runs[0].pid, 10)
+    assert not list((tmp_path / "run").glob("*/pid")) and not (tmp_path / "run" / "scale").exists()
+
+
+def test_stop_finds_instances_even_without_the_scale_note(runner: ModuleType, tmp_path: Path) -> None:
+    cfg = config(runner, tmp_path, SCALE="relay=2")
+    runs = [runner.spawn(inst, cfg) for inst in fake_relays(runner, cfg)]
+    runner.stop_all(config(runner, tmp_path))  # no SCALE, no var/run/scale
+    assert all(runner.wait_gone(run.pid, 10) for run in runs)
+
+
+def test_a_refused_scale_starts_nothing(
+    runner: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INNOTTER_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("SCALE", "worker=2")
+    assert runner.main(["start", "--scale", "relay=2", "--scale", "beat=2"]) == 2
+    assert "beat cannot run as 2 instances" in capsys.readouterr().out
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_make_passes_scale_to_the_runner() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKELEVEL", "MAKEFLAGS", "MFLAGS", "DEBUG"}}
+    out = subprocess.run(
+        ["make", "--no-print-directory", "-n", "start", "SCALE=relay=2 worker=3"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert (
+        out.stdout.splitlines()[-1]
+        == 'SCALE="relay=2 worker=3" .venv/bin/python compose/local/runner.py start'
+    )

@@ -46,7 +46,7 @@ def role_commands(script: Path) -> dict[str, list[str]]:
 
 def runner_commands(runner: ModuleType) -> set[str]:
     cfg = runner.Config.from_env({})
-    commands = {normalize(svc.argv(cfg)) for svc in runner.ALL_SERVICES}
+    commands = {normalize(inst.argv(cfg)) for inst in runner.instances(cfg)}
     commands |= {normalize(argv) for _, argv in runner.setup_steps(cfg)}
     return commands
 

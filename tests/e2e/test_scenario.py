@@ -297,13 +297,16 @@ class Burst(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stop.is_set():
-                post = self.alice.post(self.page_id, f"burst-{self.tag}-{len(self.post_ids)}")
-                self.post_ids.append(post["id"])
-                if len(self.post_ids) % 2:
-                    self.carol.expect("POST", f"/api/v1/posts/{post['id']}/like/", 200)
-                    self.likes += 1
+                self.step()
         except BaseException as exc:
             self.error = exc
+
+    def step(self) -> None:
+        post = self.alice.post(self.page_id, f"burst-{self.tag}-{len(self.post_ids)}")
+        self.post_ids.append(post["id"])
+        if len(self.post_ids) % 2:
+            self.carol.expect("POST", f"/api/v1/posts/{post['id']}/like/", 200)
+            self.likes += 1
 
     def wait_for_more(self, count: int, what: str) -> None:
         target = len(self.post_ids) + count
