@@ -151,6 +151,7 @@ def metrics_url(cfg: Config, name: str) -> str | None:
 def process_env(cfg: Config, name: str) -> dict[str, str]:
     """The environment of one process instance: the stack's, plus its name and metrics port."""
     env = {**cfg.child_env(), "PROCESS_NAME": name}
+    env.pop("METRICS_PORT", None)  # one stack-wide value would put every process on one port
     port = metrics_port(cfg, name)
     if port is not None:
         env["METRICS_PORT"] = str(port)

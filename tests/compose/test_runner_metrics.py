@@ -53,10 +53,10 @@ def test_status_and_the_summary_list_the_metrics_urls(
 ) -> None:
     cfg = config(runner, tmp_path, METRICS_PORT_BASE="41100")
     runner.cmd_status(cfg)
-    status = capsys.readouterr().out
-    assert "api             stopped              metrics http://127.0.0.1:41101/metrics" in status
-    assert "http://127.0.0.1:41105/metrics" in status
-    assert "beat            stopped\n" in status
+    status = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["api", "stopped", "metrics", "http://127.0.0.1:41101/metrics"] in status
+    assert ["stats-consumer", "stopped", "metrics", "http://127.0.0.1:41105/metrics"] in status
+    assert ["beat", "stopped"] in status
     summary = runner.summary(cfg)
     for name, offset in runner.METRICS_OFFSETS.items():
         assert f"{name} http://127.0.0.1:{41100 + offset}/metrics" in summary
