@@ -268,8 +268,8 @@ def plot_faults(data: dict[str, Any], path: Path, out: Path) -> Path:
         start = fault.get("started", fault["at"])
         end = max(fault.get("back") or start, start + 0.5)
         ax.axvspan(start, end, color=f"C{n + 1}", alpha=0.25)
-        ax.axvline(start, color=f"C{n + 1}", lw=1)
-        label = f"kill {fault['name']}" if fault["kind"] == "kill" else "broker: vhost connections closed"
+        ax.axvline(fault.get("killed") or start, color=f"C{n + 1}", lw=1)
+        label = f"kill {fault['name']}" if fault["kind"] == "kill" else "broker: connections closed"
         ax.annotate(
             label,
             (start, 0.98),
@@ -281,14 +281,16 @@ def plot_faults(data: dict[str, Any], path: Path, out: Path) -> Path:
         )
     settings = data.get("settings", {})
     ax.set_yscale("log")
-    ax.set_xlabel("seconds since the first post (shaded: from the fault to the instance healthy again)")
+    ax.set_xlabel(
+        "seconds since the first post (shaded: from the fault to the instance healthy again; line: killed by)"
+    )
     ax.set_ylabel("lag to every follower's feed, ms (log)")
     ax.set_title(
         f"Post -> {fault_feeds(data)} feeds, {settings.get('rate', '?')} posts/s,"
         f" faults marked{scaled(settings)}"
     )
     ax.grid(True, alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="upper left")
     footer(fig, data)
     fig.tight_layout(rect=(0, 0.09, 1, 1))
     return save(fig, out / f"{path.stem}.png")
@@ -312,11 +314,18 @@ def faults_section(data: dict[str, Any], path: Path) -> str:
     posts = fault_posts(data, path)
     faults = data["faults"]
     ends = [f.get("started", f["at"]) for f in faults[1:]] + [float("inf")]
-    header = ["fault", "at s", "healthy again at s", "worst lag of the posts sent until the next fault, ms"]
+    header = [
+        "fault",
+        "at s",
+        "killed by s",
+        "healthy again at s",
+        "worst lag of the posts sent until the next fault, ms",
+    ]
     rows = [
         [
             f"kill {f['name']}" if f["kind"] == "kill" else f"broker ({f.get('detail', '')})",
             f.get("started"),
+            f.get("killed"),
             f.get("back"),
             worst_after(posts, f.get("started", f["at"]), end),
         ]

@@ -72,7 +72,8 @@ class Fault:
     kind: str  # "kill" or "broker"
     name: str
     at: float  # planned, seconds since the run's start
-    started: float | None = None
+    started: float | None = None  # the runner's kill (or rabbitmqctl) was started
+    killed: float | None = None  # the runner's kill returned: the instance was gone by then
     back: float | None = None  # the restart returned (the instance healthy again)
     ok: bool = False
     detail: str = ""
@@ -281,6 +282,7 @@ def inject(run: Run, cfg: StackConfig, faults: list[Fault], down_seconds: float)
         fault.started = round(run.now(), 3)
         if fault.kind == "kill":
             killed = runner(cfg, "kill", fault.name, "--signal", "KILL") == 0
+            fault.killed = round(run.now(), 3)
             time.sleep(down_seconds)
             fault.ok = killed and runner(cfg, "restart", fault.name) == 0
             fault.detail = (

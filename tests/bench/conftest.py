@@ -74,7 +74,16 @@ def feed_json() -> dict[str, Any]:
 @pytest.fixture
 def faults_json() -> dict[str, Any]:
     faults = [
-        {"kind": "kill", "name": "relay", "at": 2.0, "started": 2.0, "back": 4.5, "ok": True, "detail": ""},
+        {
+            "kind": "kill",
+            "name": "relay",
+            "at": 2.0,
+            "started": 2.0,
+            "killed": 2.3,
+            "back": 4.5,
+            "ok": True,
+            "detail": "",
+        },
         {
             "kind": "broker",
             "name": "vhost",
