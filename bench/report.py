@@ -88,6 +88,8 @@ def provenance(data: dict[str, Any], levels: list[dict[str, Any]] | None = None)
     first = f"{machine_line(data)}; {when}, commit {data.get('commit', '?')}"
     if load:
         first += f", load average at start {' '.join(str(x) for x in load)}"
+    if end := data.get("load_average_at_end"):
+        first += f", at the end {' '.join(str(x) for x in end)}"
     if levels and (spread := load_spread(levels)):
         first += f" (1-min load average at the levels' starts: {spread})"
     return "\n".join([first, f"command: {data.get('command', 'unknown')}"])
@@ -211,6 +213,7 @@ def plot_feed(data: dict[str, Any], path: Path, out: Path) -> Path:
         ax.plot(xs, [lv["p50_ms"] for lv in levels], "o-", color="C0", label="p50")
         ax.plot(xs, [lv["p99_ms"] for lv in levels], "s--", color="C3", label="p99")
         ax.set_xscale("log")
+        ax.minorticks_off()
         ax.set_xticks(xs, [str(x) for x in xs])
         ax.set_xlabel(label)
         ax.set_ylabel("latency, ms")
@@ -343,7 +346,10 @@ def faults_section(data: dict[str, Any], path: Path) -> str:
             "lag p50 / p99 / max, ms",
             f"{fmt(s['lag_p50_ms'])} / {fmt(s['lag_p99_ms'])} / {fmt(s['lag_max_ms'])}",
         ],
-        ["statistics: posts / followers", f"{s['stats'].get('posts')} / {s['stats'].get('followers')}"],
+        [
+            "statistics: posts / followers",
+            f"{fmt(s['stats'].get('posts'))} / {fmt(s['stats'].get('followers'))}",
+        ],
         ["exactly once (feeds, posts, statistics)", "yes" if s["exactly_once"] else "**no**"],
     ]
     settings = data.get("settings", {})
