@@ -212,6 +212,9 @@ def plot_feed(data: dict[str, Any], path: Path, out: Path) -> Path:
         xs = [lv[key] for lv in levels]
         ax.plot(xs, [lv["p50_ms"] for lv in levels], "o-", color="C0", label="p50")
         ax.plot(xs, [lv["p99_ms"] for lv in levels], "s--", color="C3", label="p99")
+        if all("api_cpu_ms_per_request" in lv for lv in levels):
+            cpu = [lv["api_cpu_ms_per_request"] for lv in levels]
+            ax.plot(xs, cpu, "d-.", color="black", label="API CPU per read")
         ax.set_xscale("log")
         ax.minorticks_off()
         ax.set_xticks(xs, [str(x) for x in xs])
@@ -233,13 +236,11 @@ def plot_feed(data: dict[str, Any], path: Path, out: Path) -> Path:
 
 def feed_section(data: dict[str, Any], path: Path) -> str:
     sweep = feed_sweep(data, path)
-    header = ["follows", "clients", "req/s", "p50 ms", "p99 ms", "errors", "load average"]
+    header = ["follows", "clients", "req/s", "p50 ms", "p99 ms", "API CPU ms/read", "errors", "load average"]
     parts = [provenance_md(data, [*sweep["by_follows"], *sweep["by_clients"]])]
     for name in ("by_follows", "by_clients"):
-        rows = [
-            [lv["follows"], lv["clients"], lv["rps"], lv["p50_ms"], lv["p99_ms"], lv["errors"], load_of(lv)]
-            for lv in sweep[name]
-        ]
+        keys = ("follows", "clients", "rps", "p50_ms", "p99_ms", "api_cpu_ms_per_request", "errors")
+        rows = [[*(lv.get(k) for k in keys), load_of(lv)] for lv in sweep[name]]
         parts.append(table(header, rows))
     return "\n\n".join(parts)
 

@@ -273,8 +273,17 @@ def feed_load(base: str, tokens: Path, seconds: float, clients: int = 2) -> dict
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
-def read_sweep(base: str, args: argparse.Namespace) -> dict[str, list[dict[str, object]]]:
-    """Feed reads at each number of follows (2 clients), then at each number of clients (500 follows)."""
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children (gunicorn: the master and its workers)."""
+    import psutil
+
+    leader = psutil.Process(pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [leader, *leader.children(recursive=True)])
+
+
+def read_sweep(base: str, args: argparse.Namespace, api_pid: int) -> dict[str, list[dict[str, object]]]:
+    """Feed reads at each number of follows (2 clients), then at each number of clients (500 follows);
+    with the API's CPU per request (every request of the level: robust to a busy machine)."""
     users = {
         LIGHT_FOLLOWS: range(USERS + 1, USERS + LIGHT_USERS + 1, 2),
         MEDIUM_FOLLOWS: range(MEDIUM_FIRST, MEDIUM_LAST + 1, 2),
@@ -290,8 +299,11 @@ def read_sweep(base: str, args: argparse.Namespace) -> dict[str, list[dict[str, 
         sweep[name] = []
         for follows, clients in points:
             load_before = [round(x, 2) for x in os.getloadavg()]
+            cpu_before = cpu_seconds(api_pid)
             result = feed_load(base, tokens[follows], args.sweep_seconds, clients)
+            cpu = cpu_seconds(api_pid) - cpu_before
             level = {"follows": follows, "clients": clients, **result, "load_average": load_before}
+            level["api_cpu_ms_per_request"] = round(cpu * 1000 / max(1, int(result["requests_sent"])), 2)
             log(f"feed read, {follows} follows, {clients} clients: {result}")
             sweep[name].append(level)
     return sweep
@@ -514,7 +526,7 @@ def main() -> None:
             results["feed_20_follows"] = feed_load(base, light, args.read_seconds)
             log(f"{results['feed_20_follows']}")
         if "sweep" in parts:
-            results["read_sweep"] = read_sweep(base, args)
+            results["read_sweep"] = read_sweep(base, args, processes[0].pid)
         if "fanout" in parts:
             log("fan-out throughput")
             results["fanout"] = fanout_throughput()

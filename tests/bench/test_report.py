@@ -85,14 +85,15 @@ def test_write_table_numbers_come_from_the_json(bench_dir: Path) -> None:
 
 
 def test_feed_tables_follow_the_sweep(bench_dir: Path, feed_json: dict[str, Any]) -> None:
-    feed_json["read_sweep"]["by_clients"][1]["p99_ms"] = 1234.5
+    feed_json["read_sweep"]["by_clients"][1] |= {"p99_ms": 1234.5, "api_cpu_ms_per_request": 3.21}
     (bench_dir / "results" / "feed.json").write_text(json.dumps(feed_json))
     assert run(bench_dir) == 0
     part = (bench_dir / "REPORT.md").read_text().split("<!-- generated:feed -->")[1].split("<!-- end:feed")[0]
 
     table = [r for r in rows(part) if r[0] != "follows"]
     assert [r[:2] for r in table] == [["20", "2"], ["100", "2"], ["500", "2"], ["500", "1"], ["500", "16"]]
-    assert table[-1][2:5] == ["310.5", "48.8", "1,234.5"]
+    assert table[-1][2:6] == ["310.5", "48.8", "1,234.5", "3.2"]
+    assert table[0][5] == "-"  # a sweep from before the CPU was measured
 
 
 def test_faults_part_gives_each_fault_the_worst_lag_that_followed_it(bench_dir: Path) -> None:
