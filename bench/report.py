@@ -220,12 +220,12 @@ def plot_feed(data: dict[str, Any], path: Path, out: Path) -> Path:
         ax.set_xticks(xs, [str(x) for x in xs])
         ax.set_xlabel(label)
         ax.set_ylabel("latency, ms")
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, max(lv["p99_ms"] for lv in levels) * 1.5)  # room for the legend above the lines
         ax.grid(True, alpha=0.3)
         rps = ax.twinx()
         rps.plot(xs, [lv["rps"] for lv in levels], "^:", color="C2", label="req/s")
         rps.set_ylabel("requests/s", color="C2")
-        rps.set_ylim(bottom=0)
+        rps.set_ylim(0, max(lv["rps"] for lv in levels) * 1.5)
         handles = ax.get_legend_handles_labels()[0] + rps.get_legend_handles_labels()[0]
         ax.legend(handles, [h.get_label() for h in handles], fontsize=8, loc="upper left")
         ax.set_title(f"Feed read vs {key} ({fixed.format(**levels[0])})")
