@@ -2,7 +2,8 @@
 
 With --prime, every user's feed is read once first, so both user sets are measured with warm caches.
 
-Prints one JSON line: {"requests", "errors", "seconds", "rps", "p50_ms", "p99_ms"}.
+Prints one JSON line: {"requests", "errors", "seconds", "rps", "p50_ms", "p99_ms", "requests_sent"}
+("requests_sent": every request, the priming and the warm-up ones included).
 """
 
 from __future__ import annotations
@@ -19,11 +20,19 @@ import httpx
 
 
 def worker(
-    url: str, tokens: list[str], until: float, warm_until: float, out: list[float], errors: list[int]
+    url: str,
+    tokens: list[str],
+    until: float,
+    warm_until: float,
+    out: list[float],
+    errors: list[int],
+    sent: list[int],
 ) -> None:
     rng = random.Random()
+    count = 0
     with httpx.Client(timeout=10) as client:
         while (now := time.perf_counter()) < until:
+            count += 1
             token = rng.choice(tokens)
             started = time.perf_counter()
             response = client.get(url, headers={"Authorization": f"Bearer {token}"})
@@ -32,6 +41,7 @@ def worker(
                 errors.append(response.status_code)
             elif now >= warm_until:
                 out.append(elapsed)
+    sent.append(count)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -58,8 +68,9 @@ def main() -> None:
     warm_until, until = start + args.warmup, start + args.warmup + args.seconds
     samples: list[float] = []
     errors: list[int] = []
+    sent: list[int] = [len(tokens) if args.prime else 0]
     threads = [
-        threading.Thread(target=worker, args=(args.url, tokens, until, warm_until, samples, errors))
+        threading.Thread(target=worker, args=(args.url, tokens, until, warm_until, samples, errors, sent))
         for _ in range(args.concurrency)
     ]
     for thread in threads:
@@ -73,6 +84,7 @@ def main() -> None:
         "rps": round(len(samples) / args.seconds, 1),
         "p50_ms": round(percentile(samples, 0.5) * 1000, 2),
         "p99_ms": round(percentile(samples, 0.99) * 1000, 2),
+        "requests_sent": sum(sent),
     }
     print(json.dumps(result))
 

@@ -1,12 +1,19 @@
 """Feed benchmark (a script, not a test): dataset by SQL, then read latency, fan-out, relay, end-to-end lag.
 
-    .venv/bin/python -m bench.feed.run [--keep] [--skip-dataset]
+    .venv/bin/python -m bench.feed.run [--skip-dataset [--skip-feeds]] [--only relay,read,fanout,lag,sweep]
+        [--sweep-follows 20,100,500] [--sweep-clients 1,4,16,64] [--json PATH]
 
 Uses its own database (`innotter_bench`, or `BENCH_POSTGRES_DB`; its feeds in Redis at REDIS_URL)
 and its own broker names (deleted at the end).
 Dataset: 10,000 users each with one page, each following 500 pages; 1,000,000 posts skewed
 over pages (page = N * u^3, a Zipf-like head); feeds built in Redis for every user (~800 entries);
-plus 1,000 "light" users following 20 pages each, for the flatness comparison.
+plus 1,000 "light" users following 20 pages each, for the flatness comparison, and 1,000
+"medium" users following 100 pages each (added to a kept dataset that lacks them).
+
+`sweep` (not in the default parts) reads the feed at each number of follows (--sweep-follows, at
+2 clients) and at each number of concurrent clients (--sweep-clients, at 500 follows): req/s,
+p50/p99 per level, for bench.report. Results: JSON on stdout, in var/bench-feed-results.json
+and in --json PATH, with the machine, the date, the command and the load average.
 """
 
 from __future__ import annotations
@@ -15,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -57,6 +63,9 @@ import django  # noqa: E402
 USERS, LIGHT_USERS, FOLLOWS, LIGHT_FOLLOWS, POSTS = 10_000, 1_000, 500, 20, 1_000_000
 CELEBRITY_FOLLOWERS = 1_000
 CELEBRITY_USER, CELEBRITY_PAGE = USERS + LIGHT_USERS + 1, USERS + 1
+# Added after the celebrity so that datasets built before them keep their ids.
+MEDIUM_USERS, MEDIUM_FOLLOWS = 1_000, 100
+MEDIUM_FIRST, MEDIUM_LAST = CELEBRITY_USER + 1, CELEBRITY_USER + MEDIUM_USERS
 FEED_WINDOW = 16_000  # newest posts fanned out when building feeds: 16,000 x 500 followers / 10,000 = ~800
 
 
@@ -112,6 +121,31 @@ INSERT INTO projections_feedpost (post_id, page_id, created_at, deleted)
 SELECT id, page_id, created_at, false FROM posts_post;
 """
 
+MEDIUM_SQL = f"""
+SET session_replication_role = replica;
+INSERT INTO users_user (id, password, is_superuser, username, first_name, last_name, is_staff, is_active,
+    date_joined, email, role, is_blocked, blocked_reason, avatar_key, email_notifications)
+SELECT g, '!', false, 'bench' || g, 'Bench', 'User', false, true, now(), 'bench' || g || '@bench.local',
+    'user', false, '', '', false
+FROM generate_series({MEDIUM_FIRST}, {MEDIUM_LAST}) AS g;
+INSERT INTO pages_follow (page_id, follower_id, status, created_at, accepted_at)
+SELECT ((j * 53 + k * 97) % {USERS}) + 1, {MEDIUM_FIRST} + j, 'accepted', now(), now()
+FROM generate_series(0, {MEDIUM_USERS - 1}) AS j, generate_series(1, {MEDIUM_FOLLOWS}) AS k;
+INSERT INTO projections_feedfollow (page_id, user_id)
+SELECT page_id, follower_id FROM pages_follow WHERE follower_id BETWEEN {MEDIUM_FIRST} AND {MEDIUM_LAST};
+UPDATE pages_page p SET followers_count = c.n
+FROM (SELECT page_id, count(*) AS n FROM pages_follow GROUP BY page_id) AS c WHERE c.page_id = p.id;
+SELECT setval(pg_get_serial_sequence('users_user', 'id'), greatest({MEDIUM_LAST}, max(id))) FROM users_user;
+"""
+
+# The medium users' feeds: the newest 80,000 posts of their 100 pages (~800 each), capped at 800.
+MEDIUM_FEEDS_SQL = f"""
+SELECT f.follower_id, (array_agg(p.id ORDER BY p.id DESC))[1:800]
+FROM posts_post AS p JOIN pages_follow AS f ON f.page_id = p.page_id
+WHERE p.id > {POSTS - 5 * FEED_WINDOW} AND f.follower_id BETWEEN {MEDIUM_FIRST} AND {MEDIUM_LAST}
+GROUP BY f.follower_id
+"""
+
 # Every user's home feed, as the fan-out would have built it: for the 10,000 heavy users the
 # newest 16,000 posts of the pages they follow (~800 each), for the light users the newest 800
 # posts of their 20 pages. Written to Redis (one sorted set per user), capped at 800.
@@ -128,7 +162,8 @@ SELECT user_id, (array_agg(id ORDER BY id DESC))[1:800] FROM (
         SELECT id FROM posts_post WHERE page_id = f.page_id ORDER BY id DESC LIMIT 800) AS p
     WHERE f.follower_id BETWEEN {USERS + 1} AND {USERS + LIGHT_USERS}) AS followed
 GROUP BY user_id
-"""
+UNION ALL
+{MEDIUM_FEEDS_SQL}"""
 
 
 def build_dataset() -> None:
@@ -137,11 +172,26 @@ def build_dataset() -> None:
     manage("migrate", "-v0")
     started = time.perf_counter()
     psql(DATASET_SQL)
-    log(f"dataset: users, pages, 5.04M follows, 1M posts in {time.perf_counter() - started:.0f}s")
+    psql(MEDIUM_SQL)
+    log(f"dataset: users, pages, 5.14M follows, 1M posts in {time.perf_counter() - started:.0f}s")
 
 
-def build_feeds() -> None:
-    """Every user's feed into Redis (the feeds of this database are replaced)."""
+def ensure_medium_users() -> None:
+    """A dataset built before the 100-follow users gets them (and their feeds)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM users_user WHERE id = %s", [MEDIUM_FIRST])
+        if cursor.fetchone():
+            return
+    started = time.perf_counter()
+    psql(MEDIUM_SQL)
+    build_feeds(MEDIUM_FEEDS_SQL, clear=False)
+    log(f"{MEDIUM_USERS} users following {MEDIUM_FOLLOWS} pages added ({time.perf_counter() - started:.0f}s)")
+
+
+def build_feeds(query: str = FEEDS_SQL, clear: bool = True) -> None:
+    """The feeds of `query`'s users into Redis (with `clear`, this database's feeds are replaced)."""
     import psycopg
     from django.conf import settings
 
@@ -149,10 +199,11 @@ def build_feeds() -> None:
     from projections.feed import store
 
     started = time.perf_counter()
-    store.clear()
+    if clear:
+        store.clear()
     pipe = store.redis_client().pipeline(transaction=False)
     with psycopg.connect(conninfo_from_settings()) as conn, conn.cursor(name="feeds") as cursor:
-        cursor.execute(FEEDS_SQL)
+        cursor.execute(query)
         for user_id, post_ids in cursor:
             key = store.feed_key(user_id)
             pipe.zadd(key, {str(p): p for p in post_ids})
@@ -204,7 +255,7 @@ def wait_http(url: str) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def feed_load(base: str, tokens: Path, seconds: float) -> dict[str, float]:
+def feed_load(base: str, tokens: Path, seconds: float, clients: int = 2) -> dict[str, float]:
     cmd = [
         sys.executable,
         "-m",
@@ -216,11 +267,47 @@ def feed_load(base: str, tokens: Path, seconds: float) -> dict[str, float]:
         "--seconds",
         str(seconds),
         "--concurrency",
-        "2",
+        str(clients),
         "--prime",
     ]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children (gunicorn: the master and its workers)."""
+    import psutil
+
+    leader = psutil.Process(pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [leader, *leader.children(recursive=True)])
+
+
+def read_sweep(base: str, args: argparse.Namespace, api_pid: int) -> dict[str, list[dict[str, object]]]:
+    """Feed reads at each number of follows (2 clients), then at each number of clients (500 follows);
+    with the API's CPU per request (every request of the level: robust to a busy machine)."""
+    users = {
+        LIGHT_FOLLOWS: range(USERS + 1, USERS + LIGHT_USERS + 1, 2),
+        MEDIUM_FOLLOWS: range(MEDIUM_FIRST, MEDIUM_LAST + 1, 2),
+        FOLLOWS: range(1, USERS + 1, 20),
+    }
+    tokens = {follows: tokens_file(list(ids), f"follows-{follows}") for follows, ids in users.items()}
+    levels: dict[str, list[tuple[int, int]]] = {
+        "by_follows": [(follows, 2) for follows in args.sweep_follows],
+        "by_clients": [(FOLLOWS, clients) for clients in args.sweep_clients],
+    }
+    sweep: dict[str, list[dict[str, object]]] = {}
+    for name, points in levels.items():
+        sweep[name] = []
+        for follows, clients in points:
+            load_before = [round(x, 2) for x in os.getloadavg()]
+            cpu_before = cpu_seconds(api_pid)
+            result = feed_load(base, tokens[follows], args.sweep_seconds, clients)
+            cpu = cpu_seconds(api_pid) - cpu_before
+            level = {"follows": follows, "clients": clients, **result, "load_average": load_before}
+            level["api_cpu_ms_per_request"] = round(cpu * 1000 / max(1, int(result["requests_sent"])), 2)
+            log(f"feed read, {follows} follows, {clients} clients: {result}")
+            sweep[name].append(level)
+    return sweep
 
 
 def fanout_throughput(posts: int = 100) -> dict[str, float]:
@@ -330,8 +417,12 @@ def applied_after_commit(post_ids: list[int]) -> list[float]:
         return [float(row[0]) for row in cursor.fetchall()]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def int_list(text: str) -> list[int]:
+    return [int(n) for n in text.split(",") if n]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--skip-dataset", action="store_true", help="reuse users, pages, follows, posts")
     parser.add_argument("--skip-feeds", action="store_true", help="reuse the built feeds too")
     parser.add_argument("--relay-events", type=int, default=50_000)
@@ -343,10 +434,36 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="relay,read,fanout,lag",
-        help="comma-separated parts to run (relay, read, fanout, lag); default: all",
+        help="comma-separated parts to run (relay, read, fanout, lag, sweep); default: all but sweep",
     )
+    parser.add_argument(
+        "--sweep-follows",
+        type=int_list,
+        default=[LIGHT_FOLLOWS, MEDIUM_FOLLOWS, FOLLOWS],
+        help="sweep: follows",
+    )
+    parser.add_argument("--sweep-clients", type=int_list, default=[1, 4, 16, 64], help="sweep: clients")
+    parser.add_argument("--sweep-seconds", type=float, default=10, help="sweep: measured seconds per level")
+    parser.add_argument("--api-port", type=int, help="the API's port (default: a free one)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
+    unknown = set(args.sweep_follows) - {LIGHT_FOLLOWS, MEDIUM_FOLLOWS, FOLLOWS}
+    if unknown:
+        parser.error(f"--sweep-follows: users follow {LIGHT_FOLLOWS}, {MEDIUM_FOLLOWS} or {FOLLOWS} pages")
+    return args
+
+
+def main() -> None:
+    from bench.writes.run import git_commit, machine
+
+    args = parse_args()
     parts = set(args.only.split(","))
+    results: dict[str, object] = {
+        "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": " ".join([Path(sys.executable).name, "-m", "bench.feed.run", *sys.argv[1:]]),
+        "commit": git_commit(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
     if not args.skip_dataset:
         build_dataset()
     else:
@@ -354,13 +471,13 @@ def main() -> None:
     setup_django()
     if not args.skip_feeds:
         build_feeds()
+    ensure_medium_users()
     from django.conf import settings
 
     from bench.relay.run import measure as measure_relay
     from events.management.config import conninfo_from_settings, topology_from_settings
     from events.topology import declare_topology_sync, delete_topology
 
-    results: dict[str, object] = {}
     if "relay" in parts:
         log("relay throughput")
         results["relay"] = measure_relay(
@@ -376,7 +493,7 @@ def main() -> None:
         f"SELECT '{settings.RELAY_NAME}', coalesce(max(position), 0), now() FROM event_log"
     )
     declare_topology_sync(settings.RABBITMQ_URL, topology_from_settings())
-    port = free_port()
+    port = args.api_port or free_port()
     base = f"http://127.0.0.1:{port}"
     venv = Path(sys.executable).parent
     # the project's gunicorn settings (and metrics: METRICS_ENABLED=0 measures without them)
@@ -409,6 +526,8 @@ def main() -> None:
             log("feed read, 20 follows")
             results["feed_20_follows"] = feed_load(base, light, args.read_seconds)
             log(f"{results['feed_20_follows']}")
+        if "sweep" in parts:
+            results["read_sweep"] = read_sweep(base, args, processes[0].pid)
         if "fanout" in parts:
             log("fan-out throughput")
             results["fanout"] = fanout_throughput()
@@ -435,13 +554,12 @@ def main() -> None:
                 await channel.exchange_delete(settings.CELERY_TASK_QUEUE)
 
         asyncio.run(drop_task_queue())
-    results["machine"] = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "load_average": os.getloadavg(),
-    }
+    results["machine"] = {**machine(), "load_average": os.getloadavg()}
+    results["finished_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     print(json.dumps(results, indent=2))
-    (ROOT / "var" / "bench-feed-results.json").write_text(json.dumps(results, indent=2))
+    for out in [ROOT / "var" / "bench-feed-results.json", *([args.json] if args.json else [])]:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

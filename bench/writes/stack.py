@@ -88,9 +88,9 @@ def say(message: str) -> None:
     print(f"[bench.writes {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def runner(cfg: StackConfig, command: str) -> int:
+def runner(cfg: StackConfig, *command: str) -> int:
     return subprocess.run(
-        [sys.executable, str(RUNNER), command], cwd=ROOT, env=cfg.env(), check=False
+        [sys.executable, str(RUNNER), *command], cwd=ROOT, env=cfg.env(), check=False
     ).returncode
 
 
