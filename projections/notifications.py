@@ -65,7 +65,7 @@ class SendNotPossibleError(Exception):
 
 def recipients(page_id: int, owner_id: int) -> list[int]:
     """Accepted followers who want e-mail, minus the owner and blocked users, sorted."""
-    params = {
+    params: dict[str, int | str] = {
         "page_id": page_id,
         "owner_id": owner_id,
         "accepted": FollowStatus.ACCEPTED.value,
