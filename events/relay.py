@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,6 +51,11 @@ MAX_BACKOFF_SECONDS = 30.0
 SETTLE_FIRST_WAIT_SECONDS = 0.005
 SETTLE_MAX_WAIT_SECONDS = 0.05
 MAX_PENDING_HORIZONS = 64
+# Under load a cycle (read, publish, await the confirms, advance the cursor) starts at most this
+# often: each costs ~10 round trips to PostgreSQL whatever its size, and at a few hundred writes
+# a second an unpaced relay ran one per event or two (bench/writes/RESULTS.md). A first event
+# after a quiet spell goes out at once; under load an event waits at most this long more.
+CYCLE_SECONDS = 0.02
 BROKER_ERRORS = (
     aio_pika.exceptions.AMQPError,
     aio_pika.exceptions.ChannelInvalidStateError,
@@ -100,6 +106,7 @@ class RelayConfig:
     batch_size: int = 500
     batches_in_flight: int = 4
     poll_seconds: float = 1.0
+    cycle_seconds: float = CYCLE_SECONDS
 
 
 @dataclass(frozen=True)
@@ -303,7 +310,12 @@ class Relay:
         self._stable = StableHead()
         cursor = 0
         in_flight: deque[InFlight] = deque()
+        loop = asyncio.get_running_loop()
+        started = -math.inf
         while True:
+            if (pause := started + self.config.cycle_seconds - loop.time()) > 0:
+                await self._sleep(pause)
+            started = loop.time()
             if not in_flight:  # between bursts, honour a cursor an operator set back to replay
                 cursor = await read_cursor(data, self.config.name)
             await self._fill_window(
@@ -315,6 +327,7 @@ class Relay:
                 return
             else:
                 await self._wait_for_events(data)
+                started = -math.inf  # woken after a quiet spell: read at once
 
     async def _fill_window(
         self,
