@@ -55,7 +55,7 @@ MAX_PENDING_HORIZONS = 64
 # often: each costs ~10 round trips to PostgreSQL whatever its size, and at a few hundred writes
 # a second an unpaced relay ran one per event or two (bench/writes/RESULTS.md). A first event
 # after a quiet spell goes out at once; under load an event waits at most this long more.
-CYCLE_SECONDS = 0.02
+CYCLE_SECONDS = 0.05
 BROKER_ERRORS = (
     aio_pika.exceptions.AMQPError,
     aio_pika.exceptions.ChannelInvalidStateError,

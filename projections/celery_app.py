@@ -20,7 +20,7 @@ from events.topology import declare_topology_sync
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core_app.settings")
 
 # Under load, a batch of events is applied at most this often (projections.consumer.EventBatcher).
-EVENT_BATCH_SPACING_SECONDS = 0.02
+EVENT_BATCH_SPACING_SECONDS = 0.05
 
 app = Celery("innotter", include=["projections.tasks", "projections.digests.tasks"])
 app.conf.update(
