@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +53,11 @@ MAX_BACKOFF_SECONDS = 30.0
 SETTLE_FIRST_WAIT_SECONDS = 0.005
 SETTLE_MAX_WAIT_SECONDS = 0.05
 MAX_PENDING_HORIZONS = 64
+# Under load a cycle (read, publish, await the confirms, advance the cursor) starts at most this
+# often: each costs ~10 round trips to PostgreSQL whatever its size, and at a few hundred writes
+# a second an unpaced relay ran one per event or two (bench/writes/RESULTS.md). A first event
+# after a quiet spell goes out at once; under load an event waits at most this long more.
+CYCLE_SECONDS = 0.05
 BROKER_ERRORS = (
     aio_pika.exceptions.AMQPError,
     aio_pika.exceptions.ChannelInvalidStateError,
@@ -103,6 +109,7 @@ class RelayConfig:
     batch_size: int = 500
     batches_in_flight: int = 4
     poll_seconds: float = 1.0
+    cycle_seconds: float = CYCLE_SECONDS
 
 
 @dataclass(frozen=True)
@@ -335,7 +342,12 @@ class Relay:
         self._stable = StableHead()
         cursor = 0
         in_flight: deque[InFlight] = deque()
+        loop = asyncio.get_running_loop()
+        started = -math.inf
         while True:
+            if (pause := started + self.config.cycle_seconds - loop.time()) > 0:
+                await self._sleep(pause)
+            started = loop.time()
             if not in_flight:  # between bursts, honour a cursor an operator set back to replay
                 cursor = await read_cursor(data, self.config.name)
             await self._fill_window(
@@ -351,6 +363,7 @@ class Relay:
                 # appends leave holes in the positions, which the cursor never lands on).
                 self._report_lag(max(cursor, self._stable.position))
                 await self._wait_for_events(data)
+                started = -math.inf  # woken after a quiet spell: read at once
 
     def _report_lag(self, published: int) -> None:
         RELAY_LAG.set(max(0, self._stable.log_head - published))

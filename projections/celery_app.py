@@ -6,7 +6,6 @@ small prefetch, and the raw event consumer (`EventConsumerStep`) inside the work
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 from pathlib import Path
@@ -37,7 +36,8 @@ from observability import celery_signals  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core_app.settings")
 
-BATCH_CHECK_SECONDS = 0.001  # a batch is applied once this long passes without a new message
+# Under load, a batch of events is applied at most this often (projections.consumer.EventBatcher).
+EVENT_BATCH_SPACING_SECONDS = 0.05
 
 app = Celery("innotter", include=["projections.tasks", "projections.digests.tasks"])
 app.conf.update(
@@ -100,7 +100,8 @@ class EventConsumerStep(bootsteps.ConsumerStep):
             limit=settings.PROJECTIONS_EVENT_PREFETCH,  # no more are ever unacked at once
             # A timer, not call_soon: the loop polls its sockets before it runs what call_soon
             # added, for up to a second when none has data.
-            schedule=None if hub is None else functools.partial(hub.call_later, BATCH_CHECK_SECONDS),
+            schedule=None if hub is None else hub.call_later,
+            spacing=EVENT_BATCH_SPACING_SECONDS,
         )
         return [Consumer(channel, queues=[queue], on_message=batcher.on_message, accept=["json"])]
 

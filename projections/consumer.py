@@ -17,6 +17,7 @@ tasks it publishes carry it on, and one line per applied event logs it.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -35,7 +36,8 @@ from projections.feed.work import FeedWork
 logger = logging.getLogger(__name__)
 
 EmailQueue = Callable[[int, Sequence[int]], None]
-Schedule = Callable[[Callable[[], None]], None]
+Schedule = Callable[[float, Callable[[], None]], None]  # (delay in seconds, callback)
+BATCH_CHECK_SECONDS = 0.001  # a batch is applied once this long passes without a new message
 
 
 # The event and, per consumer that handled it, whether it applied it (False: a duplicate, or
@@ -126,21 +128,32 @@ def _log_failure(message: Any) -> None:
 class EventBatcher:
     """Gathers the messages read off the connection in one go, then applies them as one batch.
 
-    `schedule` runs a callback a moment later on the worker's event loop (which meanwhile reads
-    what its sockets have, one message per turn): the batch is applied once a scheduled check
-    finds it has not grown since the last one, i.e. the connection had nothing more to give, or
-    as soon as it is full. A lone message waits one check (a millisecond). Without a loop
-    (`schedule` None) every message is its own batch.
+    `schedule` runs a callback later on the worker's event loop (which meanwhile reads what its
+    sockets have, one message per turn): the batch is applied once a scheduled check finds it
+    has not grown since the last one, i.e. the connection had nothing more to give, and at
+    least `spacing` after the previous batch began, or as soon as it is full. A lone message
+    after a quiet spell waits one check (a millisecond). Without a loop (`schedule` None) every
+    message is its own batch. Each batch costs a transaction, its commit and its acks whatever
+    its size, so under load the spacing makes a few events share them instead of one each.
     """
 
     def __init__(
-        self, work: FeedWork, queue_emails: EmailQueue, *, limit: int, schedule: Schedule | None
+        self,
+        work: FeedWork,
+        queue_emails: EmailQueue,
+        *,
+        limit: int,
+        schedule: Schedule | None,
+        spacing: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.work, self.queue_emails = work, queue_emails
         self.limit, self.schedule = limit, schedule
+        self.spacing, self.clock = spacing, clock
         self.pending: list[Any] = []
         self._seen = 0
         self._scheduled = False
+        self._flushed_at = -math.inf
 
     def on_message(self, message: Any) -> None:
         self.pending.append(message)
@@ -149,21 +162,25 @@ class EventBatcher:
         elif not self._scheduled:
             self._scheduled = True
             self._seen = len(self.pending)
-            self.schedule(self._check)
+            self.schedule(BATCH_CHECK_SECONDS, self._check)
 
     def _check(self) -> None:
         if not self.pending:  # flushed meanwhile (it filled up)
             self._scheduled = False
             return
+        assert self.schedule is not None
         if len(self.pending) != self._seen:
             self._seen = len(self.pending)
-            assert self.schedule is not None
-            self.schedule(self._check)
+            self.schedule(BATCH_CHECK_SECONDS, self._check)
+            return
+        if (wait := self._flushed_at + self.spacing - self.clock()) > 0:
+            self.schedule(wait, self._check)
             return
         self._scheduled = False
         self.flush()
 
     def flush(self) -> None:
+        self._flushed_at = self.clock()
         batch, self.pending = self.pending, []
         if batch:
             on_event_messages(batch, self.work, self.queue_emails)

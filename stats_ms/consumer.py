@@ -35,6 +35,7 @@ T = TypeVar("T")
 MAX_BACKOFF_SECONDS = 10.0
 PREFETCH_BATCHES = 2
 CONSUMER = "stats"  # the `consumer` label of the consumer metrics
+MAX_BATCH_SPACING_SECONDS = 1.0  # the write budget never holds a batch back longer than this
 
 
 def decode(message: AbstractIncomingMessage) -> FoldedEvent:
@@ -46,10 +47,19 @@ def decode(message: AbstractIncomingMessage) -> FoldedEvent:
 class StatsConsumer:
     """Folds batches of messages into the repository, acking after the write."""
 
-    def __init__(self, repo: StatsRepository, *, batch_limit: int, batch_interval: float = 0.0) -> None:
+    def __init__(
+        self,
+        repo: StatsRepository,
+        *,
+        batch_limit: int,
+        batch_interval: float = 0.0,
+        writes_per_second: float | None = None,
+    ) -> None:
         self.repo = repo
         self.batch_limit = batch_limit
         self.batch_interval = batch_interval
+        self.writes_per_second = writes_per_second
+        self.spacing = batch_interval  # between the starts of two batches, under load
         self.holding = asyncio.Event()  # set while a rebuild holds the writes
 
     async def handle_batch(self, messages: list[AbstractIncomingMessage], stop: asyncio.Event) -> None:
@@ -81,13 +91,26 @@ class StatsConsumer:
             try:
                 if not await self._hold_during_rebuild(stop):
                     return False
-                await self.repo.apply(folded)
+                self._space_after(await self.repo.apply(folded))
                 return True
             except Exception:
                 logger.exception("folding %d events failed; retrying in %.1fs", len(folded), delay)
             if await _stopped(stop, delay):
                 return False
             delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+
+    def _space_after(self, writes: int) -> None:
+        """Space the next batch by the interval, or longer if this one's writes used up the budget.
+
+        Each item a batch touches costs a write whatever the batch's size, so with more pages
+        written at once batches come further apart (up to MAX_BATCH_SPACING_SECONDS) and fold
+        more events per write, instead of writing more often: the store's load (and on moto's
+        server, its CPU) stays flat as the number of pages grows (bench/writes/RESULTS.md).
+        """
+        spacing = self.batch_interval
+        if self.writes_per_second is not None:
+            spacing = max(spacing, min(MAX_BATCH_SPACING_SECONDS, writes / self.writes_per_second))
+        self.spacing = spacing
 
     async def _hold_during_rebuild(self, stop: asyncio.Event) -> bool:
         """Hold the batch (unacked) while a rebuild runs; it goes to the new tables afterwards.
@@ -108,10 +131,10 @@ class StatsConsumer:
     async def run(self, queue: AbstractQueue, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; each batch is what has arrived since the last write.
 
-        Under load a batch is also given until `batch_interval` after the previous batch's
-        start to fill up (unless it is full): each batch costs a write per item it touches,
-        whatever its size, so fewer, larger batches spare the store (and the write units) when
-        events keep coming. A message after a quiet spell is written at once.
+        Under load a batch is also given until `spacing` after the previous batch's start to
+        fill up (unless it is full): each batch costs a write per item it touches, whatever its
+        size, so fewer, larger batches spare the store (and the write units) when events keep
+        coming. A message after a quiet spell is written at once.
         """
         loop = asyncio.get_running_loop()
         inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
@@ -120,7 +143,7 @@ class StatsConsumer:
         try:
             while (first := await _next(inbox, stop)) is not None:
                 batch = [first]
-                fill_until = started + self.batch_interval
+                fill_until = started + self.spacing
                 # What has arrived is taken at once; then more is awaited until `fill_until`.
                 while (
                     len(batch) < self.batch_limit
@@ -208,6 +231,7 @@ async def consume(settings: Settings, topology: Topology, stop: asyncio.Event) -
                 repo,
                 batch_limit=settings.stats_prefetch,
                 batch_interval=settings.stats_batch_interval_seconds,
+                writes_per_second=settings.stats_writes_per_second,
             )
             await consumer.run(queue, stop)
 

@@ -286,10 +286,10 @@ class StatsRepository:
 
     # --- writes --------------------------------------------------------------------------
 
-    async def apply(self, events: Sequence[FoldedEvent]) -> None:
-        """Fold events into the active generation, and blocks into the revocation items."""
+    async def apply(self, events: Sequence[FoldedEvent]) -> int:
+        """Fold events into the active generation, and blocks into the revocation items; the items written."""
         await self.apply_revocations(events)
-        await self.apply_to((await self.generations()).active, events)
+        return await self.apply_to((await self.generations()).active, events)
 
     async def apply_revocations(self, events: Sequence[FoldedEvent]) -> None:
         """Put each blocked or unblocked user's latest state, exactly once per position.
@@ -340,8 +340,8 @@ class StatsRepository:
             return None
         return float(item["at"])
 
-    async def apply_to(self, generation: str, events: Sequence[FoldedEvent]) -> None:
-        """Fold events (in log order) into one generation, exactly once per item."""
+    async def apply_to(self, generation: str, events: Sequence[FoldedEvent]) -> int:
+        """Fold events (in log order) into one generation, exactly once per item; the items written."""
         table = self.stats_table(generation)
         writes = _item_writes(events)
         limit = asyncio.Semaphore(MAX_PARALLEL_WRITES)
@@ -354,6 +354,7 @@ class StatsRepository:
                     await self._write_item(table, item)
 
         await asyncio.gather(*(write(item) for item in writes))
+        return len(writes)
 
     async def _update(self, table: str, arguments: dict[str, Any]) -> None:
         # botocore's own timeouts leave waiting for a pooled connection unbounded.

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     stats_prefetch: int = Field(default=200, gt=0, le=10000)
     # Under load a batch starts at least this long after the previous one (sooner when full).
     stats_batch_interval_seconds: float = Field(default=0.1, ge=0, le=10)
+    # Under load, batches are also spaced so that about this many item writes go out a second
+    # (each page a batch touches is a write): the cost stays flat as more pages are written.
+    stats_writes_per_second: float = Field(default=40.0, gt=0)
 
     jwt_public_key: str = ""
     jwt_public_key_file: Path = Path("var/keys/jwt_public.pem")

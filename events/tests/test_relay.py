@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import json
+import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -218,6 +220,24 @@ def test_the_log_is_published_in_order_in_batches_and_the_cursor_follows() -> No
     positions = [e.position for e in events]
     assert publisher.batches == [positions[0:2], positions[2:4], positions[4:5]]
     assert RelayCursor.objects.get(name="unit").position == positions[-1] and relay.published == 5
+
+
+def test_under_load_cycles_start_at_most_once_per_cycle_seconds() -> None:
+    events = append(3)
+    # One batch of one event per cycle: each cycle must wait for the previous one's spacing.
+    relay = Relay(config(batch_size=1, batches_in_flight=1, cycle_seconds=0.2))
+    times: list[float] = []
+
+    def record(p: FakePublisher) -> None:
+        times.append(time.monotonic())
+        if len(p.batches) == 3:
+            relay.stop()
+
+    publisher = FakePublisher(confirm_at_once=True, on_publish=record)
+    asyncio.run(_with_conns(lambda data, lock: relay._publish_until_stopped(data, lock, publisher)))
+    assert publisher.batches == [[e.position] for e in events]
+    # (Measured from publish to publish: a cycle's reads before its publish vary by a few ms.)
+    assert [b - a > 0.15 for a, b in itertools.pairwise(times)] == [True, True]
 
 
 def test_the_window_bounds_the_batches_awaiting_confirms() -> None:

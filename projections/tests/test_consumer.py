@@ -227,23 +227,26 @@ def test_when_the_batch_cannot_commit_every_message_but_poison_is_handed_back() 
 
 
 class Loop:
-    """The worker's event loop, reduced to what the batcher uses: callbacks run in order."""
+    """The worker's event loop, reduced to what the batcher uses: timers run in order, each turn
+    moving a fake clock to the latest of them (`now`, the batcher's clock)."""
 
     def __init__(self) -> None:
         self.ready: list = []
+        self.now = 0.0
 
-    def call_soon(self, callback) -> None:
-        self.ready.append(callback)
+    def call_later(self, delay, callback) -> None:
+        self.ready.append((self.now + delay, callback))
 
     def run_ready(self) -> None:
         ready, self.ready = self.ready, []
-        for callback in ready:
+        for at, callback in ready:
+            self.now = max(self.now, at)
             callback()
 
 
 def test_batcher_flushes_what_was_read_in_one_go() -> None:
     loop, flushed = Loop(), []
-    batcher = consumer.EventBatcher(mock.Mock(), mock.Mock(), limit=10, schedule=loop.call_soon)
+    batcher = consumer.EventBatcher(mock.Mock(), mock.Mock(), limit=10, schedule=loop.call_later)
     with mock.patch.object(consumer, "on_event_messages", side_effect=lambda b, *_: flushed.append(b)):
         batcher.on_message("m1")
         batcher.on_message("m2")  # read in the same turn of the loop
@@ -259,10 +262,29 @@ def test_batcher_flushes_what_was_read_in_one_go() -> None:
         assert flushed == [["m1", "m2", "m3"], ["m4"]]
 
 
+def test_batcher_under_load_applies_a_batch_at_most_once_per_spacing() -> None:
+    loop, flushed = Loop(), []
+    batcher = consumer.EventBatcher(
+        mock.Mock(), mock.Mock(), limit=10, schedule=loop.call_later, spacing=0.02, clock=lambda: loop.now
+    )
+    with mock.patch.object(consumer, "on_event_messages", side_effect=lambda b, *_: flushed.append(b)):
+        batcher.on_message("m1")  # after a quiet spell: on the next check
+        loop.run_ready()
+        assert flushed == [["m1"]] and loop.now == consumer.BATCH_CHECK_SECONDS
+        batcher.on_message("m2")
+        loop.run_ready()  # the connection is quiet, but the previous batch began 1 ms ago
+        assert flushed == [["m1"]]
+        batcher.on_message("m3")  # arrives while the batch waits out the spacing
+        loop.run_ready()
+        loop.run_ready()
+        assert flushed == [["m1"], ["m2", "m3"]]
+        assert loop.now >= consumer.BATCH_CHECK_SECONDS + 0.02
+
+
 def test_batcher_flushes_a_full_batch_at_once_and_without_a_loop_each_message() -> None:
     loop, flushed = Loop(), []
     with mock.patch.object(consumer, "on_event_messages", side_effect=lambda b, *_: flushed.append(b)):
-        batcher = consumer.EventBatcher(mock.Mock(), mock.Mock(), limit=2, schedule=loop.call_soon)
+        batcher = consumer.EventBatcher(mock.Mock(), mock.Mock(), limit=2, schedule=loop.call_later)
         for m in ("m1", "m2", "m3"):
             batcher.on_message(m)
         assert flushed == [["m1", "m2"]]

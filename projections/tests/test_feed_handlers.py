@@ -18,7 +18,7 @@ from events.contracts import (
     UserBlocked,
     UserUnblocked,
 )
-from projections.feed import store
+from projections.feed import handlers, store
 from projections.feed.handlers import apply_feed_event
 from projections.feed.store import PostRef
 from projections.feed.work import InlineFeedWork
@@ -243,6 +243,23 @@ def test_user_block_removes_their_pages_and_unblock_restores(feed_apply) -> None
     unblock_envelope = feed_apply(unblock)
     assert feed_of(2) == [200, 100]
     twice(unblock_envelope, unblock)
+
+
+def test_a_known_page_is_read_as_stored_and_an_unknown_one_created(db) -> None:
+    FeedPage.objects.create(page_id=5, owner_id=9, blocked=True, owner_blocked=False, read_time_merge=True)
+    FeedPage.objects.create(page_id=6, owner_id=9, owner_blocked=True, deleted=True)
+    columns = ["page_id", "owner_id", "blocked", "owner_blocked", "read_time_merge", "deleted"]
+    for page_id in (5, 6):
+        read = handlers._page(page_id, owner_id=1)  # the owner given is only for a new page
+        assert [getattr(read, c) for c in columns] == list(
+            FeedPage.objects.filter(page_id=page_id).values_list(*columns).get()
+        )
+    read.blocked = True
+    read.save(update_fields=["blocked"])  # an instance read this way saves like any other
+    assert FeedPage.objects.get(page_id=6).blocked
+    created = handlers._page(7, owner_id=3)
+    assert (created.owner_id, created.visible) == (3, True)
+    assert FeedPage.objects.get(page_id=7).owner_id == 3
 
 
 def test_events_without_a_feed_handler_are_not_recorded(db) -> None:

@@ -10,8 +10,9 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
-from core_app.pages.models import FollowStatus
+from core_app.pages.models import Follow, FollowStatus
 from core_app.testing.factories import FollowFactory, PageFactory, PostFactory, UserFactory
+from core_app.users.models import EmailFrequency
 from events.contracts import PostCreated
 from observability.logs import JsonFormatter
 from observability.trace import bound
@@ -50,6 +51,29 @@ def test_recipients_are_accepted_followers_who_want_mail(post) -> None:
     FollowFactory(page=post.page, status=FollowStatus.PENDING, accepted_at=None)
     FollowFactory(page=post.page, follower=post.page.owner)
     assert notifications.recipients(post.page_id, post.page.owner_id) == [wanted.pk]
+
+
+def test_recipients_statement_matches_the_orm_rules(post) -> None:
+    # The written-once statement against the rules as the ORM states them, over every kind of
+    # follower (and a follow of another page, which must not count).
+    FollowFactory(page=post.page)
+    FollowFactory(page=post.page, follower=UserFactory(email_notifications=False))
+    FollowFactory(page=post.page, follower=UserFactory(is_blocked=True))
+    FollowFactory(page=post.page, follower=UserFactory(email_frequency="daily"))
+    FollowFactory(page=post.page, status=FollowStatus.PENDING, accepted_at=None)
+    FollowFactory(page=post.page, follower=post.page.owner)
+    FollowFactory(page=PageFactory())
+    FollowFactory(page=post.page)
+    expected = Follow.objects.filter(
+        page_id=post.page_id,
+        status=FollowStatus.ACCEPTED,
+        follower__is_blocked=False,
+        follower__email_notifications=True,
+        follower__email_frequency=EmailFrequency.INSTANT,
+    ).exclude(follower_id=post.page.owner_id)
+    wanted = sorted(expected.values_list("follower_id", flat=True))
+    assert len(wanted) == 2
+    assert notifications.recipients(post.page_id, post.page.owner_id) == wanted
 
 
 def test_planning_the_same_event_twice_queues_batches_once(post, settings) -> None:

@@ -14,6 +14,7 @@ import aio_pika
 import pytest
 
 from events.topology import Topology, declare_topology, delete_topology
+from stats_ms import consumer as consumer_module
 from stats_ms.consumer import StatsConsumer, consume
 from stats_ms.repository import Generations, StatsRepository
 from stats_ms.tests import builders as b
@@ -169,6 +170,35 @@ async def test_under_load_a_batch_fills_until_the_interval_since_the_previous_on
         await eventually(lambda: _true(batch_sizes(repo) == [1, 2]))
 
 
+async def test_a_batch_of_many_writes_spaces_the_next_by_the_write_budget(monkeypatch):
+    monkeypatch.setattr(consumer_module, "MAX_BATCH_SPACING_SECONDS", 60.0)
+    repo = fake_repo(return_value=30)  # each batch wrote 30 items
+    consumer = StatsConsumer(repo, batch_limit=10, batch_interval=0.0, writes_per_second=1.0)
+    async with consuming(consumer) as queue:
+        await queue.deliver(good(b.page_created(1, 7)))
+        await eventually(lambda: _true(batch_sizes(repo) == [1]))
+        # No interval, but 30 writes at 1 a second: the next batch waits (up to the cap) and fills.
+        await queue.deliver(good(b.post_created(10, 1, 7)))
+        await eventually(lambda: _true(queue.all_taken()))
+        await queue.deliver(good(b.post_created(11, 1, 7)))
+        await eventually(lambda: _true(queue.all_taken()))
+        assert batch_sizes(repo) == [1]
+        assert consumer.spacing == 30.0
+    assert batch_sizes(repo) == [1, 2]  # stopping ends the wait
+
+
+def test_batch_spacing_is_the_interval_or_the_write_budget_up_to_the_cap():
+    consumer = StatsConsumer(fake_repo(), batch_limit=10, batch_interval=0.1, writes_per_second=50.0)
+    spacings = []
+    for writes in (0, 4, 25, 49, 1000):
+        consumer._space_after(writes)
+        spacings.append(consumer.spacing)
+    assert spacings == [0.1, 0.1, 0.5, 0.98, consumer_module.MAX_BATCH_SPACING_SECONDS]
+    unbudgeted = StatsConsumer(fake_repo(), batch_limit=10, batch_interval=0.1)
+    unbudgeted._space_after(1000)
+    assert unbudgeted.spacing == 0.1
+
+
 async def test_a_full_batch_does_not_wait_for_the_interval():
     repo = fake_repo()
     async with consuming(StatsConsumer(repo, batch_limit=2, batch_interval=60.0)) as queue:
@@ -274,7 +304,7 @@ async def test_the_next_batch_is_delivered_while_one_is_written(settings, repo, 
     async def slow_apply(self, events):
         writing.set()
         await release.wait()
-        await original(self, events)
+        return await original(self, events)
 
     stop = asyncio.Event()
     with mock.patch.object(StatsRepository, "apply", slow_apply):

@@ -175,8 +175,9 @@ async def test_a_hot_page_batch_is_one_write_per_item(repo):
         return await original(**kwargs)
 
     with mock.patch.object(repo._client, "update_item", counted):
-        await apply(repo, *events)
+        written = await repo.apply(folded(*events))
     assert len(calls) == 1 + 20  # page 1's figures with its day's buckets, 20 other pages' figures
+    assert written == len(calls)  # what the consumer spaces its batches by
     assert figures(await repo.page_stats(1)) == {**ZERO, "likes": 150}
     assert all([await repo.page_stats(p) is not None for p in range(100, 120)])
 
