@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from pythonjsonlogger.core import RESERVED_ATTRS
-from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 from observability.trace import EVENT, REQUEST_ID
 
@@ -59,8 +59,9 @@ def trace_of(record: logging.LogRecord) -> tuple[str | None, str | None, str | N
     return request_id, event_id, event_type
 
 
-class JsonFormatter(_JsonFormatter):
-    """python-json-logger's formatter with Innotter's fields, in a fixed order."""
+class JsonFormatter(OrjsonFormatter):
+    """python-json-logger's formatter with Innotter's fields, in a fixed order. orjson encodes:
+    a line costs about what a plain-text one does (the standard json module adds half again)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("reserved_attrs", _NOT_EXTRA)
