@@ -28,7 +28,7 @@ from django.utils import timezone
 from events.contracts import EventEnvelope, EventPayload
 from events.horizon import RELAY_SLEEPING
 from events.models import StoredEvent
-from observability.metrics import EVENTS_APPENDED
+from observability.metrics import count_appended
 
 NOTIFY_CHANNEL = "event_log"
 
@@ -80,7 +80,7 @@ def append_event(payload: EventPayload, *, actor_id: int | None) -> StoredEvent:
     event = _new_event(payload, actor_id)
     event.save(force_insert=True)
     _notify_relay_if_asleep()
-    EVENTS_APPENDED.labels(payload.type).inc()
+    count_appended(payload.type)
     return event
 
 
@@ -96,7 +96,7 @@ def append_events(payloads: list[EventPayload], *, actor_id: int | None) -> list
     events = StoredEvent.objects.bulk_create([_new_event(p, actor_id) for p in payloads], batch_size=1000)
     _notify_relay_if_asleep()
     for type_, appended in Counter(p.type for p in payloads).items():
-        EVENTS_APPENDED.labels(type_).inc(appended)
+        count_appended(type_, appended)
     return events
 
 
