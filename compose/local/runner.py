@@ -142,6 +142,8 @@ def metrics_url(cfg: Config, name: str) -> str | None:
 def process_env(cfg: Config, name: str) -> dict[str, str]:
     """The environment of one process instance: the stack's, plus its name and metrics port."""
     env = {**cfg.child_env(), "PROCESS_NAME": name}
+    # gunicorn's and Celery's shared metrics files stay with the stack's other run-time files
+    env["METRICS_MULTIPROC_DIR"] = env.get("METRICS_MULTIPROC_DIR") or str(cfg.var_dir / "run" / "metrics")
     port = metrics_port(cfg, name)
     if port is not None:
         env["METRICS_PORT"] = str(port)
