@@ -29,7 +29,7 @@ from django.utils import timezone
 from events.contracts import EventEnvelope, EventPayload
 from events.horizon import RELAY_SLEEPING
 from events.models import StoredEvent
-from observability.metrics import EVENTS_APPENDED
+from observability.metrics import count_appended
 from observability.trace import current_request_id
 
 logger = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def append_event(payload: EventPayload, *, actor_id: int | None) -> StoredEvent:
     _notify_relay_if_asleep()
     if logger.isEnabledFor(logging.INFO):
         transaction.on_commit(lambda: _log_appended([event]))
-    EVENTS_APPENDED.labels(payload.type).inc()
+    count_appended(payload.type)
     return event
 
 
@@ -129,7 +129,7 @@ def append_events(payloads: list[EventPayload], *, actor_id: int | None) -> list
     if logger.isEnabledFor(logging.INFO):
         transaction.on_commit(lambda: _log_appended(events))
     for type_, appended in Counter(p.type for p in payloads).items():
-        EVENTS_APPENDED.labels(type_).inc(appended)
+        count_appended(type_, appended)
     return events
 
 

@@ -149,15 +149,34 @@ class AsgiMetricsMiddleware:
             observe_request(template, scope["method"], status, time.perf_counter() - started)
 
 
+# --- the event log -----------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=256)
+def _appended(type_: str) -> Counter:
+    return EVENTS_APPENDED.labels(type_)
+
+
+def count_appended(type_: str, count: int = 1) -> None:
+    """`count` events of `type_` appended (the label child is looked up once per type)."""
+    _appended(type_).inc(count)
+
+
 # --- consumers --------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def _consumer_children(consumer: str) -> tuple[Counter, Gauge]:
+    return CONSUMER_APPLIED.labels(consumer), CONSUMER_LAG.labels(consumer)
 
 
 def record_consumed(consumer: str, occurred_at: datetime, *, applied: int = 1) -> None:
     """A consumer handled events up to one that occurred at `occurred_at`, applying `applied` of
     them (0 for a duplicate or an event it ignores)."""
+    applied_total, lag = _consumer_children(consumer)
     if applied:
-        CONSUMER_APPLIED.labels(consumer).inc(applied)
-    CONSUMER_LAG.labels(consumer).set(max(0.0, time.time() - occurred_at.timestamp()))
+        applied_total.inc(applied)
+    lag.set(max(0.0, time.time() - occurred_at.timestamp()))
 
 
 # --- the broker's queues ----------------------------------------------------------------------

@@ -152,6 +152,8 @@ def process_env(cfg: Config, name: str) -> dict[str, str]:
     """The environment of one process instance: the stack's, plus its name and metrics port."""
     env = {**cfg.child_env(), "PROCESS_NAME": name}
     env.pop("METRICS_PORT", None)  # one stack-wide value would put every process on one port
+    # gunicorn's and Celery's shared metrics files stay with the stack's other run-time files
+    env["METRICS_MULTIPROC_DIR"] = env.get("METRICS_MULTIPROC_DIR") or str(cfg.var_dir / "run" / "metrics")
     port = metrics_port(cfg, name)
     if port is not None:
         env["METRICS_PORT"] = str(port)

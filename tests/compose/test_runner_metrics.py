@@ -37,6 +37,7 @@ def test_each_process_gets_its_name_and_metrics_port(runner: ModuleType, tmp_pat
     assert runner.process_env(cfg, "worker")["METRICS_PORT"] == "41103"
     assert runner.process_env(cfg, "relay-2")["METRICS_PORT"] == "41112"
     assert runner.process_env(cfg, "beat")["PROCESS_NAME"] == "beat"
+    assert runner.process_env(cfg, "api")["METRICS_MULTIPROC_DIR"] == str(tmp_path / "run" / "metrics")
 
 
 def test_a_started_process_sees_them(runner: ModuleType, tmp_path: Path) -> None:

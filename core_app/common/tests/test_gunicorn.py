@@ -99,6 +99,7 @@ def start_server(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], i
             "DJANGO_SECRET_KEY": "test",
             "API_WORKERS": "1",
             "METRICS_PORT": str(free_port()),
+            "METRICS_MULTIPROC_DIR": str(tmp_path),
             **env,
         },
         stdout=log,

@@ -85,6 +85,7 @@ class Pipeline:
 
     def _start(self, name: str, args: list[str]) -> Process:
         env = {**self.env(), "PROCESS_NAME": name, "METRICS_PORT": str(free_port())}
+        env["METRICS_MULTIPROC_DIR"] = str(self.logs)  # the shared metrics files, with the logs
         process = Process(args, env, self.logs / f"{name}-{len(self.processes)}.log")
         self.processes.append(process)
         return process
