@@ -21,13 +21,13 @@ def test_relay_metrics_move_as_it_publishes_and_the_queues_fill_and_drain(pipeli
     published = wait_for(
         lambda: (
             (s := scrape_if_up(relay.metrics_url))
+            and value(s, "innotter_relay_published_total") >= 5  # page, 3 follows, the post
             and value(s, "innotter_relay_lag_events") == 0
             and value(s, "innotter_queue_depth", queue=queue) >= 1
             and s
         ),
         what="relay caught up, queue filled",
     )
-    assert value(published, "innotter_relay_published_total") >= 5  # page, 3 follows, the post
     depth = value(published, "innotter_queue_depth", queue=queue)
     assert value(published, "innotter_relay_published_total") >= depth
     assert ("innotter_queue_depth", frozenset({("queue", f"{queue}.dead")})) in published
