@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import urllib.error
+import http.client
 import urllib.request
 
 from prometheus_client import REGISTRY
@@ -26,7 +26,7 @@ def scrape_if_up(url: str) -> Samples:
     """`scrape`, or nothing while the process is not listening yet (for polling)."""
     try:
         return scrape(url)
-    except urllib.error.URLError:
+    except (OSError, http.client.HTTPException):  # refused, or reset while the server starts
         return {}
 
 

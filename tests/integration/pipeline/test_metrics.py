@@ -17,12 +17,11 @@ def test_relay_metrics_move_as_it_publishes_and_the_queues_fill_and_drain(pipeli
     queue = pipeline.topology.projections_queue
     [post_id] = publish(page, 1)
 
-    # No worker yet: everything the relay published waits in the projections queue. The counter
-    # moves once the broker confirmed a batch and the cursor passed it (page, 3 follows, the post).
+    # No worker yet: everything the relay published waits in the projections queue.
     published = wait_for(
         lambda: (
             (s := scrape_if_up(relay.metrics_url))
-            and value(s, "innotter_relay_published_total") >= 5
+            and value(s, "innotter_relay_published_total") >= 5  # page, 3 follows, the post
             and value(s, "innotter_relay_lag_events") == 0
             and value(s, "innotter_queue_depth", queue=queue) >= 1
             and s
