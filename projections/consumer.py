@@ -3,7 +3,7 @@
 Runs inside the Celery worker (see `EventConsumerStep`) in log order, a batch at a time: the
 messages the worker has read off its connection without waiting (at most the prefetch,
 PROJECTIONS_EVENT_PREFETCH) are applied in one transaction, each event's effects and its
-AppliedEvent rows in a savepoint of that transaction (`apply_once`), so one commit serves the
+AppliedEvent rows in one savepoint of that transaction (`apply_once_each`), so one commit serves the
 batch and a failing event rolls back alone. Messages are acked only after the commit, so a
 crash means a redelivery of the batch, and a redelivery changes nothing. A poison message is
 dead-lettered, a failing one handed back (bounded by the delivery limit); the others of the
@@ -30,8 +30,9 @@ from observability.metrics import record_consumed
 from observability.trace import bound, request_id_from_headers
 from projections import notifications
 from projections.feed.handlers import CONSUMER as FEED_CONSUMER
-from projections.feed.handlers import apply_feed_event
+from projections.feed.handlers import feed_effect
 from projections.feed.work import FeedWork
+from projections.tracking import apply_once_each
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +49,14 @@ Outcome = tuple[EventEnvelope, dict[str, bool]]
 def process_event(body: bytes, work: FeedWork, queue_emails: EmailQueue) -> Outcome:
     """Apply one event message to every projection (each at most once)."""
     envelope, payload = decode_event(body)
-    handled = {FEED_CONSUMER: apply_feed_event(envelope, payload, work)}
+    effects: dict[str, Callable[[], None]] = {}
+    feed = feed_effect(envelope, payload, work)
+    if feed is not None:
+        effects[FEED_CONSUMER] = feed
     if isinstance(payload, PostCreated):
-        handled[notifications.CONSUMER] = notifications.on_post_created(payload, envelope, queue_emails)
-    return envelope, handled
+        effects[notifications.CONSUMER] = notifications.post_created_effect(payload, queue_emails)
+    # One savepoint for both projections (none for an event neither handles, e.g. a like).
+    return envelope, {FEED_CONSUMER: False, **apply_once_each(envelope, effects)}
 
 
 def _record_committed(outcomes: list[Outcome]) -> None:
