@@ -19,7 +19,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from django.db import close_old_connections, transaction
@@ -60,10 +62,16 @@ def process_event(body: bytes, work: FeedWork, queue_emails: EmailQueue) -> Outc
 
 
 def _record_committed(outcomes: list[Outcome]) -> None:
-    """`innotter_consumer_applied_total` and `innotter_consumer_lag_seconds`, once the batch committed."""
+    """`innotter_consumer_applied_total` and `innotter_consumer_lag_seconds`, once the batch committed:
+    one update per consumer and batch (the lag of the newest event it handled), not per event."""
+    newest: dict[str, datetime] = {}
+    applied: Counter[str] = Counter()
     for envelope, handled in outcomes:
-        for consumer, applied in handled.items():
-            record_consumed(consumer, envelope.occurred_at, applied=int(applied))
+        for consumer, was_applied in handled.items():
+            newest[consumer] = envelope.occurred_at
+            applied[consumer] += was_applied
+    for consumer, occurred_at in newest.items():
+        record_consumed(consumer, occurred_at, applied=applied[consumer])
 
 
 def process_message(message: Any, work: FeedWork, queue_emails: EmailQueue) -> Outcome:
@@ -98,10 +106,12 @@ def on_event_messages(messages: Sequence[Any], work: FeedWork, queue_emails: Ema
     except Exception:  # the commit (or the connection) failed: nothing of the batch is applied
         logger.exception("a batch of %d events failed", len(messages))
         failed, applied, outcomes = [m for m in messages if not any(m is p for p in poison)], [], []
+    logging_applied = logger.isEnabledFor(logging.INFO)  # no per-event work when the level is off
     for message in applied:
         message.ack()
-        trace = _trace(message)
-        logger.info("event %s applied", trace["event_type"], extra=trace)
+        if logging_applied:
+            trace = _trace(message)
+            logger.info("event %s applied", trace["event_type"], extra=trace)
     _record_committed(outcomes)
     if failed:
         close_old_connections()
