@@ -23,6 +23,7 @@ import logging
 import uuid
 from collections import Counter
 
+import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -47,9 +48,17 @@ class NotInTransactionError(RuntimeError):
 # put back the global queue the log no longer has. Run after the insert: an appender that
 # finds the relay awake holds the shared lock to its commit, so the relay cannot go to sleep
 # before this event is committed and seen.
-NOTIFY_IF_RELAY_SLEEPS_SQL = f"""
-    SELECT pg_notify(%s, '')
-    WHERE NOT pg_try_advisory_xact_lock_shared({RELAY_SLEEPING[0]}, {RELAY_SLEEPING[1]})
+_IF_RELAY_SLEEPS = f"WHERE NOT pg_try_advisory_xact_lock_shared({RELAY_SLEEPING[0]}, {RELAY_SLEEPING[1]})"
+NOTIFY_IF_RELAY_SLEEPS_SQL = f"SELECT pg_notify(%s, '') {_IF_RELAY_SLEEPS}"
+
+# One event in one round trip, written once (the ORM built and compiled its INSERT per call):
+# the insert takes its position (and the append lock), then its RETURNING, evaluated on the
+# inserted row, runs the wake-up check above, so the order "insert, then check" is kept.
+INSERT_SQL = f"""
+    INSERT INTO event_log (event_id, type, version, aggregate_type, aggregate_id, actor_id, payload,
+                           occurred_at, is_moderation, request_id)
+    VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)
+    RETURNING position, (SELECT pg_notify(%s, '')::text {_IF_RELAY_SLEEPS}) IS NOT NULL
 """
 
 
@@ -107,8 +116,25 @@ def append_event(payload: EventPayload, *, actor_id: int | None) -> StoredEvent:
     """Append one event in the current transaction (which must exist)."""
     _require_transaction(payload)
     event = _new_event(payload, actor_id)
-    event.save(force_insert=True)
-    _notify_relay_if_asleep()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            INSERT_SQL,
+            [
+                event.event_id,
+                event.type,
+                event.version,
+                event.aggregate_type,
+                event.aggregate_id,
+                event.actor_id,
+                orjson.dumps(event.payload).decode(),
+                event.occurred_at,
+                event.is_moderation,
+                event.request_id,
+                NOTIFY_CHANNEL,
+            ],
+        )
+        event.position = cursor.fetchone()[0]
+    event._state.adding, event._state.db = False, connection.alias  # as if saved by the ORM
     if logger.isEnabledFor(logging.INFO):
         transaction.on_commit(lambda: _log_appended([event]))
     count_appended(payload.type)

@@ -3,7 +3,7 @@
 Runs inside the Celery worker (see `EventConsumerStep`) in log order, a batch at a time: the
 messages the worker has read off its connection without waiting (at most the prefetch,
 PROJECTIONS_EVENT_PREFETCH) are applied in one transaction, each event's effects and its
-AppliedEvent rows in a savepoint of that transaction (`apply_once`), so one commit serves the
+AppliedEvent rows in one savepoint of that transaction (`apply_once_each`), so one commit serves the
 batch and a failing event rolls back alone. Messages are acked only after the commit, so a
 crash means a redelivery of the batch, and a redelivery changes nothing. A poison message is
 dead-lettered, a failing one handed back (bounded by the delivery limit); the others of the
@@ -19,7 +19,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from django.db import close_old_connections, transaction
@@ -30,8 +32,9 @@ from observability.metrics import record_consumed
 from observability.trace import bound, request_id_from_headers
 from projections import notifications
 from projections.feed.handlers import CONSUMER as FEED_CONSUMER
-from projections.feed.handlers import apply_feed_event
+from projections.feed.handlers import feed_effect
 from projections.feed.work import FeedWork
+from projections.tracking import apply_once_each
 
 logger = logging.getLogger(__name__)
 
@@ -48,17 +51,27 @@ Outcome = tuple[EventEnvelope, dict[str, bool]]
 def process_event(body: bytes, work: FeedWork, queue_emails: EmailQueue) -> Outcome:
     """Apply one event message to every projection (each at most once)."""
     envelope, payload = decode_event(body)
-    handled = {FEED_CONSUMER: apply_feed_event(envelope, payload, work)}
+    effects: dict[str, Callable[[], None]] = {}
+    feed = feed_effect(envelope, payload, work)
+    if feed is not None:
+        effects[FEED_CONSUMER] = feed
     if isinstance(payload, PostCreated):
-        handled[notifications.CONSUMER] = notifications.on_post_created(payload, envelope, queue_emails)
-    return envelope, handled
+        effects[notifications.CONSUMER] = notifications.post_created_effect(payload, queue_emails)
+    # One savepoint for both projections (none for an event neither handles, e.g. a like).
+    return envelope, {FEED_CONSUMER: False, **apply_once_each(envelope, effects)}
 
 
 def _record_committed(outcomes: list[Outcome]) -> None:
-    """`innotter_consumer_applied_total` and `innotter_consumer_lag_seconds`, once the batch committed."""
+    """`innotter_consumer_applied_total` and `innotter_consumer_lag_seconds`, once the batch committed:
+    one update per consumer and batch (the lag of the newest event it handled), not per event."""
+    newest: dict[str, datetime] = {}
+    applied: Counter[str] = Counter()
     for envelope, handled in outcomes:
-        for consumer, applied in handled.items():
-            record_consumed(consumer, envelope.occurred_at, applied=int(applied))
+        for consumer, was_applied in handled.items():
+            newest[consumer] = envelope.occurred_at
+            applied[consumer] += was_applied
+    for consumer, occurred_at in newest.items():
+        record_consumed(consumer, occurred_at, applied=applied[consumer])
 
 
 def process_message(message: Any, work: FeedWork, queue_emails: EmailQueue) -> Outcome:
@@ -93,10 +106,12 @@ def on_event_messages(messages: Sequence[Any], work: FeedWork, queue_emails: Ema
     except Exception:  # the commit (or the connection) failed: nothing of the batch is applied
         logger.exception("a batch of %d events failed", len(messages))
         failed, applied, outcomes = [m for m in messages if not any(m is p for p in poison)], [], []
+    logging_applied = logger.isEnabledFor(logging.INFO)  # no per-event work when the level is off
     for message in applied:
         message.ack()
-        trace = _trace(message)
-        logger.info("event %s applied", trace["event_type"], extra=trace)
+        if logging_applied:
+            trace = _trace(message)
+            logger.info("event %s applied", trace["event_type"], extra=trace)
     _record_committed(outcomes)
     if failed:
         close_old_connections()

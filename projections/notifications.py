@@ -10,7 +10,7 @@ send that certainly never reached SES (no connection) gives its claim back for a
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -78,15 +78,20 @@ def recipients(page_id: int, owner_id: int) -> list[int]:
         return list(cursor.fetchone()[0])
 
 
-def on_post_created(event: PostCreated, envelope: EventEnvelope, send_batch: Any) -> bool:
-    """Plan the e-mails of a new post once: one `send_batch(post_id, user_ids)` per batch."""
+def post_created_effect(event: PostCreated, send_batch: Any) -> Callable[[], None]:
+    """The e-mail planning of a new post, to apply once: one `send_batch(post_id, user_ids)` per batch."""
 
     def plan() -> None:
         users = recipients(event.page_id, event.page_owner_id)
         for batch in chunked(users, settings.EMAIL_BATCH_SIZE):
             send_batch(event.post_id, batch)
 
-    return apply_once(CONSUMER, envelope, plan)
+    return plan
+
+
+def on_post_created(event: PostCreated, envelope: EventEnvelope, send_batch: Any) -> bool:
+    """Plan the e-mails of a new post once."""
+    return apply_once(CONSUMER, envelope, post_created_effect(event, send_batch))
 
 
 def excerpt(content: str, length: int = EXCERPT_LENGTH) -> str:

@@ -205,9 +205,15 @@ HANDLERS: dict[str, Callable[[Any, EventEnvelope, FeedWork], None]] = {
 }
 
 
-def apply_feed_event(envelope: EventEnvelope, payload: EventPayload, work: FeedWork) -> bool:
-    """Apply one event to the feed projection once; False if ignored or already applied."""
+def feed_effect(envelope: EventEnvelope, payload: EventPayload, work: FeedWork) -> Callable[[], None] | None:
+    """The event's effect on the feed projection, to apply once; None for an event it ignores."""
     handler = HANDLERS.get(envelope.type)
     if handler is None:
-        return False
-    return apply_once(CONSUMER, envelope, lambda: handler(payload, envelope, work))
+        return None
+    return lambda: handler(payload, envelope, work)
+
+
+def apply_feed_event(envelope: EventEnvelope, payload: EventPayload, work: FeedWork) -> bool:
+    """Apply one event to the feed projection once; False if ignored or already applied."""
+    effect = feed_effect(envelope, payload, work)
+    return effect is not None and apply_once(CONSUMER, envelope, effect)

@@ -3,9 +3,11 @@ from __future__ import annotations
 from unittest import mock
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from events.consumer import PoisonMessageError, chunked, decode_event, delivery_count, redelivery_backoff
-from events.contracts import PageCreated, PostCreated
+from events.contracts import PageCreated, PostCreated, PostLiked
 from projections import consumer, tasks
 from projections.feed import store
 from projections.feed.work import InlineFeedWork
@@ -46,6 +48,33 @@ def test_process_event_applies_feed_and_plans_email_once() -> None:
     queue_emails.assert_not_called()  # no follower wants e-mail here
 
 
+def _savepoints(body: bytes) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        consumer.process_event(body, InlineFeedWork(), mock.Mock())
+    return sum(q["sql"].startswith("SAVEPOINT") for q in queries.captured_queries)
+
+
+def test_one_savepoint_serves_both_projections_and_an_ignored_event_gets_none() -> None:
+    page = PageCreated(page_id=3, owner_id=1, uuid="abc", name="n", is_private=False, tags=[])
+    consumer.process_event(body_of(page), InlineFeedWork(), mock.Mock())  # the page is known
+    assert _savepoints(body_of(POST)) == 1
+    # the page's record, then the post's two
+    assert sorted(AppliedEvent.objects.values_list("consumer", flat=True)) == ["email", "feed", "feed"]
+    assert _savepoints(body_of(PostLiked(post_id=7, page_id=3, page_owner_id=1, user_id=2))) == 0
+
+
+def test_each_projection_applies_what_it_missed() -> None:
+    body = body_of(POST)
+    consumer.process_event(body, InlineFeedWork(), mock.Mock())
+    AppliedEvent.objects.filter(consumer="email").delete()  # as if e-mail planning came later
+    with mock.patch.object(consumer.notifications, "recipients", return_value=[5]) as recipients:
+        queue_emails = mock.Mock()
+        _, handled = consumer.process_event(body, InlineFeedWork(), queue_emails)
+    assert handled == {"feed": False, "email": True}
+    recipients.assert_called_once_with(3, 1)
+    queue_emails.assert_called_once_with(7, [5])
+
+
 @pytest.mark.django_db(transaction=True)
 def test_message_is_acked_after_success() -> None:
     msg = message(
@@ -68,7 +97,7 @@ def test_poison_is_dead_lettered() -> None:
 def test_failure_is_handed_back_after_a_backoff() -> None:
     msg = message(body_of(POST), headers={"x-delivery-count": 2})
     with (
-        mock.patch.object(consumer, "apply_feed_event", side_effect=RuntimeError("db down")),
+        mock.patch.object(consumer, "feed_effect", return_value=mock.Mock(side_effect=RuntimeError("down"))),
         mock.patch.object(consumer.time, "sleep") as sleep,
     ):
         consumer.on_event_message(msg, InlineFeedWork(), mock.Mock())
