@@ -117,8 +117,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def stack_config(args: argparse.Namespace) -> StackConfig:
-    if args.scale:
-        os.environ["SCALE"] = args.scale  # StackConfig.env() hands the environment to the runner
     return StackConfig(
         db=args.db,
         vhost=args.db,
@@ -129,6 +127,7 @@ def stack_config(args: argparse.Namespace) -> StackConfig:
         api_worker_class="sync",
         api_threads=1,
         log_level=None,
+        scale=args.scale,  # handed to the runner as SCALE
     )
 
 

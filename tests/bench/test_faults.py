@@ -99,6 +99,13 @@ def test_defaults_name_the_single_instances_of_todays_runner() -> None:
     assert (defaults.broker_restarts, defaults.scale) == (1, "")
 
 
+def test_the_scale_reaches_the_runner_with_the_stack_settings() -> None:
+    cfg = faults.stack_config(faults.parse_args(["--scale", "relay=2 worker=3", "--db", "x"]))
+
+    assert cfg.env()["SCALE"] == "relay=2 worker=3"
+    assert faults.stack_config(faults.parse_args([])).env()["SCALE"] == ""
+
+
 def finished(lags: dict[int, float | None]) -> faults.Run:
     run = faults.Run()
     for post_id, lag in lags.items():
