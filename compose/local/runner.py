@@ -740,7 +740,7 @@ def summary(cfg: Config) -> str:
 def metrics_summary(cfg: Config) -> str:
     if cfg.child_env().get("METRICS_ENABLED", "").strip().lower() in {"0", "false", "no", "off"}:
         return "off (METRICS_ENABLED=0)"
-    urls = [f"{svc.name} {url}" for svc in SERVICES if (url := metrics_url(cfg, svc.name))]
+    urls = [f"{inst.name} {url}" for inst in instances(cfg, SERVICES) if (url := metrics_url(cfg, inst.name))]
     return "\n".join(urls)
 
 

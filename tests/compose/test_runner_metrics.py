@@ -62,3 +62,6 @@ def test_status_and_the_summary_list_the_metrics_urls(
     for name, offset in runner.METRICS_OFFSETS.items():
         assert f"{name} http://127.0.0.1:{41100 + offset}/metrics" in summary
     assert "off (METRICS_ENABLED=0)" in runner.summary(config(runner, tmp_path, METRICS_ENABLED="0"))
+    scaled = runner.summary(config(runner, tmp_path, METRICS_PORT_BASE="41100", SCALE="relay=2"))
+    assert "relay-1 http://127.0.0.1:41102/metrics" in scaled
+    assert "relay-2 http://127.0.0.1:41112/metrics" in scaled
