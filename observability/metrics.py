@@ -114,11 +114,11 @@ def route_template(route: str) -> str:
 
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
     """One request into the histogram (the label child is looked up once per combination)."""
-    key = (route, method, status)
+    # keyed by the label, not the raw method: clients' made-up methods must not grow the cache
+    key = (route, method if method in HTTP_METHODS else "other", status)
     child = _request_children.get(key)
     if child is None:
-        label = method if method in HTTP_METHODS else "other"
-        child = _request_children.setdefault(key, HTTP_REQUEST_DURATION.labels(route, label, str(status)))
+        child = _request_children.setdefault(key, HTTP_REQUEST_DURATION.labels(route, key[1], str(status)))
     child.observe(seconds)
 
 
