@@ -49,7 +49,11 @@ def user(stack: Stack, name: str, *, email: str = "instant") -> Client:
 
 
 class Burst(scenario.Burst):
-    """Two authors post in turn; two users like every other post; now and then a fan follows."""
+    """Two authors post in turn; two users like every other post; now and then a fan follows.
+    Paced (at most one post per PACE_SECONDS), so the posts stay below what a feed keeps
+    (FEED_MAX_ENTRIES) however fast the machine answers while the faults take their time."""
+
+    PACE_SECONDS = 0.1
 
     def __init__(self, authors: list[tuple[Client, int]], likers: list[Client], fans: list[Client]) -> None:
         threading.Thread.__init__(self, daemon=True)
@@ -74,6 +78,7 @@ class Burst(scenario.Burst):
         if count % 8 == 3 and self.fans:
             self.fans.pop().expect("POST", f"/api/v1/pages/{page}/follow/", 200)
             self.followers[page] += 1
+        self.stop.wait(self.PACE_SECONDS)  # a rate limit, not a wait for a condition
 
 
 def test_one_of_each_killed_and_the_broker_restarted_lose_nothing_and_double_nothing(
