@@ -245,7 +245,25 @@ class Running:
 
 AWS = Service(
     "aws",
-    lambda c: [tool("moto_server"), "-H", "127.0.0.1", "-p", str(c.aws_port)],
+    # moto's application under gunicorn's threaded worker, so that clients keep their
+    # connections (compose/local/aws_emulator.py); one process: the emulator's state is in it.
+    lambda c: [
+        tool("gunicorn"),
+        "--pythonpath",
+        str(ROOT / "compose" / "local"),
+        "aws_emulator:application",
+        "--worker-class",
+        "gthread",
+        "--workers",
+        "1",
+        "--threads",
+        "16",
+        "--keep-alive",
+        "75",
+        "--no-control-socket",  # one per user by default: several stacks would share it
+        "--bind",
+        f"127.0.0.1:{c.aws_port}",
+    ],
     http_check("/moto-api/", lambda c: c.aws_port),
 )
 SERVICES: list[Service] = [

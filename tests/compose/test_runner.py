@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import boto3
 import pytest
 
 from tests.compose.conftest import ROOT
@@ -320,3 +322,50 @@ def test_make_passes_scale_to_the_runner() -> None:
         out.stdout.splitlines()[-1]
         == 'SCALE="relay=2 worker=3" .venv/bin/python compose/local/runner.py start'
     )
+
+
+def test_the_aws_emulator_keeps_connections_and_serves_dynamodb(runner: ModuleType, tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = config(runner, tmp_path, AWS_PORT=str(port))
+    run = runner.spawn(runner.AWS, cfg)
+    try:
+        runner.wait_healthy(runner.AWS, cfg, run)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        answers = []
+        for _ in range(2):  # both on one socket: a server answering `Connection: close` fails this
+            connection.request("GET", "/moto-api/")
+            response = connection.getresponse()
+            response.read()
+            answers.append((response.status, response.getheader("Connection")))
+            sock = connection.sock
+        assert answers == [(200, "keep-alive"), (200, "keep-alive")]
+        assert sock is not None and connection.sock is sock
+        connection.close()
+        dynamodb = boto3.client(
+            "dynamodb",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        dynamodb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.put_item(TableName="t", Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+        # one process: what one connection wrote, another reads
+        fresh = boto3.client(
+            "dynamodb",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        assert fresh.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"]["n"] == {"N": "1"}
+    finally:
+        runner.stop_service(cfg, "aws")
+    run.proc.wait(timeout=10)

@@ -17,6 +17,10 @@ ENTRYPOINTS = {
 # Start-up plumbing of the containers that has no counterpart in a local run.
 CONTAINER_ONLY = {"python manage.py wait_for", 'python manage.py "$@"'}
 COMPOSE_TO_RUNNER = {"moto": "aws"}
+# The AWS emulator's container runs moto's image as published (`moto_server`, Werkzeug's server);
+# the runner serves the same moto application under gunicorn so that clients keep their
+# connections (compose/local/aws_emulator.py). Neither is part of what runs against real AWS.
+OWN_SERVER = {"moto": "moto_server -H HOST -p PORT"}
 
 
 def normalize(argv: list[str]) -> str:
@@ -76,9 +80,18 @@ def test_every_container_command_is_run_by_the_local_runner(
             if any(command.startswith(prefix) for prefix in CONTAINER_ONLY):
                 continue
             normalized = normalize(shlex.split(command.replace('"$WAIT_TIMEOUT"', "60")))
+            if OWN_SERVER.get(service) == normalized:
+                continue
             if normalized not in local:
                 missing[service] = normalized
     assert not missing, f"run by containers but not by compose/local/runner.py: {missing}"
+
+
+def test_the_local_emulator_serves_motos_application_with_keep_alive(runner: ModuleType) -> None:
+    argv = runner.AWS.argv(runner.Config.from_env({}))
+    assert "aws_emulator:application" in argv
+    assert argv[argv.index("--worker-class") + 1] == "gthread"
+    assert argv[argv.index("--workers") + 1] == "1"  # the emulated services' state is in-process
 
 
 def test_every_local_process_has_a_container(compose_config: dict[str, Any], runner: ModuleType) -> None:
