@@ -35,7 +35,6 @@ T = TypeVar("T")
 MAX_BACKOFF_SECONDS = 10.0
 PREFETCH_BATCHES = 2
 CONSUMER = "stats"  # the `consumer` label of the consumer metrics
-MAX_BATCH_SPACING_SECONDS = 1.0  # the write budget never holds a batch back longer than this
 
 
 def decode(message: AbstractIncomingMessage) -> FoldedEvent:
@@ -54,11 +53,13 @@ class StatsConsumer:
         batch_limit: int,
         batch_interval: float = 0.0,
         writes_per_second: float | None = None,
+        max_spacing: float = 2.0,
     ) -> None:
         self.repo = repo
         self.batch_limit = batch_limit
         self.batch_interval = batch_interval
         self.writes_per_second = writes_per_second
+        self.max_spacing = max_spacing  # the write budget never holds a batch back longer
         self.spacing = batch_interval  # between the starts of two batches, under load
         self.holding = asyncio.Event()  # set while a rebuild holds the writes
 
@@ -103,13 +104,14 @@ class StatsConsumer:
         """Space the next batch by the interval, or longer if this one's writes used up the budget.
 
         Each item a batch touches costs a write whatever the batch's size, so with more pages
-        written at once batches come further apart (up to MAX_BATCH_SPACING_SECONDS) and fold
-        more events per write, instead of writing more often: the store's load (and on moto's
-        server, its CPU) stays flat as the number of pages grows (bench/writes/RESULTS.md).
+        written at once batches come further apart (up to `max_spacing`) and fold more events
+        per write, instead of writing more often: the store's load (and on moto's server, its
+        CPU) stays flat as the number of pages grows, up to writes_per_second x max_spacing
+        pages a batch (bench/writes/RESULTS.md).
         """
         spacing = self.batch_interval
         if self.writes_per_second is not None:
-            spacing = max(spacing, min(MAX_BATCH_SPACING_SECONDS, writes / self.writes_per_second))
+            spacing = max(spacing, min(self.max_spacing, writes / self.writes_per_second))
         self.spacing = spacing
 
     async def _hold_during_rebuild(self, stop: asyncio.Event) -> bool:
@@ -232,6 +234,7 @@ async def consume(settings: Settings, topology: Topology, stop: asyncio.Event) -
                 batch_limit=settings.stats_prefetch,
                 batch_interval=settings.stats_batch_interval_seconds,
                 writes_per_second=settings.stats_writes_per_second,
+                max_spacing=settings.stats_max_batch_spacing_seconds,
             )
             await consumer.run(queue, stop)
 

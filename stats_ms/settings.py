@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # Under load, batches are also spaced so that about this many item writes go out a second
     # (each page a batch touches is a write): the cost stays flat as more pages are written.
     stats_writes_per_second: float = Field(default=40.0, gt=0)
+    # ... but never further apart than this: beyond WRITES_PER_SECOND x this many pages written
+    # at once the writes grow with the pages again, and the figures stay this fresh.
+    stats_max_batch_spacing_seconds: float = Field(default=2.0, gt=0, le=60)
 
     jwt_public_key: str = ""
     jwt_public_key_file: Path = Path("var/keys/jwt_public.pem")

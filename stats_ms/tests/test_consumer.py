@@ -14,7 +14,6 @@ import aio_pika
 import pytest
 
 from events.topology import Topology, declare_topology, delete_topology
-from stats_ms import consumer as consumer_module
 from stats_ms.consumer import StatsConsumer, consume
 from stats_ms.repository import Generations, StatsRepository
 from stats_ms.tests import builders as b
@@ -170,10 +169,11 @@ async def test_under_load_a_batch_fills_until_the_interval_since_the_previous_on
         await eventually(lambda: _true(batch_sizes(repo) == [1, 2]))
 
 
-async def test_a_batch_of_many_writes_spaces_the_next_by_the_write_budget(monkeypatch):
-    monkeypatch.setattr(consumer_module, "MAX_BATCH_SPACING_SECONDS", 60.0)
+async def test_a_batch_of_many_writes_spaces_the_next_by_the_write_budget():
     repo = fake_repo(return_value=30)  # each batch wrote 30 items
-    consumer = StatsConsumer(repo, batch_limit=10, batch_interval=0.0, writes_per_second=1.0)
+    consumer = StatsConsumer(
+        repo, batch_limit=10, batch_interval=0.0, writes_per_second=1.0, max_spacing=60.0
+    )
     async with consuming(consumer) as queue:
         await queue.deliver(good(b.page_created(1, 7)))
         await eventually(lambda: _true(batch_sizes(repo) == [1]))
@@ -188,12 +188,14 @@ async def test_a_batch_of_many_writes_spaces_the_next_by_the_write_budget(monkey
 
 
 def test_batch_spacing_is_the_interval_or_the_write_budget_up_to_the_cap():
-    consumer = StatsConsumer(fake_repo(), batch_limit=10, batch_interval=0.1, writes_per_second=50.0)
+    consumer = StatsConsumer(
+        fake_repo(), batch_limit=10, batch_interval=0.1, writes_per_second=50.0, max_spacing=1.5
+    )
     spacings = []
-    for writes in (0, 4, 25, 49, 1000):
+    for writes in (0, 4, 25, 49, 64, 75, 1000):
         consumer._space_after(writes)
         spacings.append(consumer.spacing)
-    assert spacings == [0.1, 0.1, 0.5, 0.98, consumer_module.MAX_BATCH_SPACING_SECONDS]
+    assert spacings == [0.1, 0.1, 0.5, 0.98, 1.28, 1.5, 1.5]
     unbudgeted = StatsConsumer(fake_repo(), batch_limit=10, batch_interval=0.1)
     unbudgeted._space_after(1000)
     assert unbudgeted.spacing == 0.1
