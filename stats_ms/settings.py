@@ -28,7 +28,10 @@ class Settings(BaseSettings):
     rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     events_exchange: str = "events"
     events_queue_stats: str = "stats.events"
-    stats_prefetch: int = Field(default=200, gt=0, le=10000)
+    # The largest batch: at least what arrives between two batches spaced by the write budget
+    # (STATS_MAX_BATCH_SPACING_SECONDS at the rate of events), else full batches go out early
+    # and the writes grow with the pages again (bench/writes/RESULTS.md).
+    stats_prefetch: int = Field(default=1000, gt=0, le=10000)
     # Under load a batch starts at least this long after the previous one (sooner when full).
     stats_batch_interval_seconds: float = Field(default=0.1, ge=0, le=10)
     # Under load, batches are also spaced so that about this many item writes go out a second

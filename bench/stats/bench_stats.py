@@ -370,7 +370,7 @@ def report(args, throughput: dict[int, float], lags: dict[int, Measured], cpu: d
             for pages, seconds in throughput.items()
         ),
         "",
-        "A batch (up to `STATS_PREFETCH` = 200 events; the consumer keeps two batches unacked, so a",
+        "A batch (up to `STATS_PREFETCH` = 1000 events; the consumer keeps two batches unacked, so a",
         "backlog is folded in full batches) costs one conditional UpdateItem per page it touches (the",
         "page's figures, with its day's buckets), whatever the number of events, so the rate depends",
         "on how many pages a batch touches. moto's server spends ~2-4 ms of CPU on such an update on",
