@@ -9,21 +9,37 @@ Layout (one *generation* of tables; a rebuild fills a fresh generation and switc
   under this page's posts (added on read).
   One Query of the page's partition, newest first ("TOTAL" > "REPLIES#" > "DAY#"), reads the
   whole answer. Each item stays small whatever the page's age: a write is charged by the
-  size of the item it updates (1 KB per write unit on DynamoDB; on moto's server an update
-  deep-copies the item), which the day buckets kept on "TOTAL" made grow by ~70 bytes per
-  active day (~25 write units per update after a year; ~66 ms per update on moto's server).
+  size of the item (1 KB per write unit on DynamoDB; a put sends the whole item, and on
+  moto's server an update deep-copied it), which the day buckets once kept on "TOTAL" made
+  grow by ~70 bytes per active day (~25 write units per write after a year; ~66 ms per
+  update on moto's server).
 - `<prefix>stats-meta`: the item "tables" names the active generation and, during a rebuild,
   the generation being built; the items "REVOKED#<user id>" whether a user is blocked and
   since when (`apply_revocations`), expiring by DynamoDB TTL on `expires_at`.
 
 Exactly once, by conditional writes (the tracking idea of eventsourcing's
 `Follower.process_event`: the position applied is recorded in the same write as the effect).
-Every item carries `applied_position`, the highest log position folded into it, and each
-update is conditional on `applied_position < first position of the update`. The relay
+Every item carries `applied_position`, the highest log position folded into it. The relay
 publishes in log order and the queue has a single active consumer, so an item only ever sees
-increasing positions; a redelivered or republished event fails the condition. The failed
-write returns the item's position, the already-applied events are dropped and the rest is
-written again. Nothing is read before it is written, and no per-event record piles up.
+increasing positions, and each write raises the item's position: an item never holds two
+different states with the same position, so the position identifies the whole state.
+Each write is a PutItem of the whole item, compare-and-set on that: the repository keeps the
+last known state of the items it wrote or saw (an LRU of KNOWN_ITEMS, keyed by table, pk and
+sk), adds the batch's deltas to it (the arithmetic of an ADD: a counter appears once it
+changes, and may go below zero for a while; reads clamp) and puts the result conditional on
+`applied_position = <the known one>`, or on `attribute_not_exists(pk)` for an item it does not
+know (assumed new: nothing is read before it is written). Parts at or below the known
+position are folded already (the position only grows) and dropped: a redelivered batch whose
+items are known writes nothing. A failed
+condition returns the item as it is (ALL_OLD; a consistent GetItem where the endpoint returns
+none): it becomes the known state, the parts it has folded are dropped, and the put is
+computed and tried again. That is also how the known state catches up with another writer (a
+second consumer instance during a failover, say): it is out of date, the put fails and brings
+the item. Any other error forgets the item (the put may have happened). No per-event record
+piles up. A conditional PutItem costs moto's server ~2.5 ms of CPU where the conditional
+UpdateItem it replaced cost 5-7 ms (`python -m bench.writes.moto_costs`, bench/writes/
+RESULTS.md), which is what made the write benchmark's throughput fall as more pages were
+written at once; DynamoDB charges both by the item's size.
 Replies from another page are the one effect that crosses pages: they go to an item of their
 own per replying page, so each item still sees one page's events only, in order, and the two
 pages' events may arrive in any order relative to each other.
@@ -31,16 +47,19 @@ pages' events may arrive in any order relative to each other.
 transaction deep-copies each table it touches once per item, so it slowed down with the
 table size and could not keep up with 100 events/s.)
 Hot pages: the events of one batch are summed per item, so a burst on one page costs one
-conditional update of its TOTAL instead of one per event; distinct items are written in
-parallel. The current day's buckets ride on that same update (the write is conditional on
-TOTAL's `day` too), so a batch costs one write per page it touches, not two (bench/stats/
-RESULTS.md, 2026-12-06). When a page's first event of a new day arrives, the failed condition
-returns the old day's buckets: they are put into "DAY#<old day>#T" (absolute values, so a
-repeat after a crash writes the same) and TOTAL starts the new day, conditional on still
-holding the old one. An event of an earlier day than TOTAL's (late, or a batch that spans
-midnight) adds to "DAY#<its day>", an item that sees that day's late events only, in log
-order, so its position check works the same way; it is written before TOTAL, so a batch cut
-between the two writes is written again whole and each write drops what it has folded.
+put of its TOTAL instead of one write per event; distinct items are written in parallel (at
+most MAX_PARALLEL_WRITES at once, each given WRITE_TIMEOUT_SECONDS). The current day's
+buckets ride on that same put, so a batch costs one write per item it touches (bench/stats/
+RESULTS.md, 2026-12-06). When a page's first event of a new day arrives and TOTAL (as known)
+holds an older day, that day's buckets are put into "DAY#<old day>#T" first (absolute values,
+so a repeat after a crash writes the same), then TOTAL with the new day's, compare-and-set on
+the state they were taken from. The moved day records that state's position and is only
+replaced from a state at least as recent: a writer whose known TOTAL is out of date cannot
+overwrite it with fewer events (its TOTAL put then fails and brings the new day). An event of
+an earlier day than TOTAL's (late, or a batch that spans midnight) adds to "DAY#<its day>",
+an item that sees that day's late events only, in log order, so its position check works the
+same way; it is written before TOTAL, so a batch cut between the two writes is written again
+whole and each write drops what it has folded.
 """
 
 from __future__ import annotations
