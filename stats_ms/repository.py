@@ -36,10 +36,11 @@ none): it becomes the known state, the parts it has folded are dropped, and the 
 computed and tried again. That is also how the known state catches up with another writer (a
 second consumer instance during a failover, say): it is out of date, the put fails and brings
 the item. Any other error forgets the item (the put may have happened). No per-event record
-piles up. A conditional PutItem costs moto's server ~2.5 ms of CPU where the conditional
-UpdateItem it replaced cost 5-7 ms (`python -m bench.writes.moto_costs`, bench/writes/
-RESULTS.md), which is what made the write benchmark's throughput fall as more pages were
-written at once; DynamoDB charges both by the item's size.
+piles up. This put of a whole TOTAL costs moto's server 2.0-3.1 ms of CPU where the
+conditional UpdateItem it replaced cost 4.7-6.9 ms (`python -m bench.writes.moto_costs --sizes
+20,200,1000 --rounds 10`, tables of 20 to 1,000 items, 2026-12-06 17:01 UTC, load average
+2.6); the updates' cost is what made the write benchmark's throughput fall as more pages were
+written at once (bench/writes/RESULTS.md). DynamoDB charges both by the item's size.
 Replies from another page are the one effect that crosses pages: they go to an item of their
 own per replying page, so each item still sees one page's events only, in order, and the two
 pages' events may arrive in any order relative to each other.
