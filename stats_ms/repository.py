@@ -22,25 +22,25 @@ Exactly once, by conditional writes (the tracking idea of eventsourcing's
 Every item carries `applied_position`, the highest log position folded into it. The relay
 publishes in log order and the queue has a single active consumer, so an item only ever sees
 increasing positions, and each write raises the item's position: an item never holds two
-different states with the same position, so the position identifies the whole state.
-Each write is a PutItem of the whole item, compare-and-set on that: the repository keeps the
-last known state of the items it wrote or saw (an LRU of KNOWN_ITEMS, keyed by table, pk and
-sk), adds the batch's deltas to it (the arithmetic of an ADD: a counter appears once it
-changes, and may go below zero for a while; reads clamp) and puts the result conditional on
+different states with the same position, so the position identifies the whole state. Each
+write is a PutItem of the whole item, compare-and-set on that: the repository keeps the last
+known state of the items it wrote or saw (an LRU of KNOWN_ITEMS, keyed by table, pk and sk),
+adds the batch's deltas to it (the arithmetic of an ADD: a counter appears once it changes,
+and may go below zero for a while; reads clamp) and puts the result conditional on
 `applied_position = <the known one>`, or on `attribute_not_exists(pk)` for an item it does not
-know (assumed new: nothing is read before it is written). Parts at or below the known
-position are folded already (the position only grows) and dropped: a redelivered batch whose
-items are known writes nothing. A failed
-condition returns the item as it is (ALL_OLD; a consistent GetItem where the endpoint returns
-none): it becomes the known state, the parts it has folded are dropped, and the put is
-computed and tried again. That is also how the known state catches up with another writer (a
-second consumer instance during a failover, say): it is out of date, the put fails and brings
-the item. Any other error forgets the item (the put may have happened). No per-event record
-piles up. This put of a whole TOTAL costs moto's server 2.0-3.1 ms of CPU where the
-conditional UpdateItem it replaced cost 4.7-6.9 ms (`python -m bench.writes.moto_costs --sizes
-20,200,1000 --rounds 10`, tables of 20 to 1,000 items, 2026-12-06 17:01 UTC, load average
-2.6); the updates' cost is what made the write benchmark's throughput fall as more pages were
-written at once (bench/writes/RESULTS.md). DynamoDB charges both by the item's size.
+know (assumed new: nothing is read before it is written). Parts at or below the known position
+are folded already (the position only grows) and dropped: a redelivered batch whose items are
+known writes nothing. A failed condition returns the item as it is (ALL_OLD; a consistent
+GetItem where the endpoint returns none): it becomes the known state, the parts it has folded
+are dropped, and the put is computed and tried again. That is also how the known state catches
+up with another writer (a second consumer instance during a failover, say): it is out of date,
+the put fails and brings the item. Any other error forgets the item (the put may have
+happened). No per-event record piles up. This put of a whole TOTAL costs moto's server 2.0-3.1
+ms of CPU where the conditional UpdateItem it replaced cost 4.7-6.9 ms (`python -m
+bench.writes.moto_costs --sizes 20,200,1000 --rounds 10`, tables of 20 to 1,000 items,
+2026-12-06 17:01 UTC, load average 2.6); the updates' cost is what made the write benchmark's
+throughput fall as more pages were written at once (bench/writes/RESULTS.md). DynamoDB charges
+both by the item's size.
 Replies from another page are the one effect that crosses pages: they go to an item of their
 own per replying page, so each item still sees one page's events only, in order, and the two
 pages' events may arrive in any order relative to each other.
