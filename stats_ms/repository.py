@@ -9,21 +9,38 @@ Layout (one *generation* of tables; a rebuild fills a fresh generation and switc
   under this page's posts (added on read).
   One Query of the page's partition, newest first ("TOTAL" > "REPLIES#" > "DAY#"), reads the
   whole answer. Each item stays small whatever the page's age: a write is charged by the
-  size of the item it updates (1 KB per write unit on DynamoDB; on moto's server an update
-  deep-copies the item), which the day buckets kept on "TOTAL" made grow by ~70 bytes per
-  active day (~25 write units per update after a year; ~66 ms per update on moto's server).
+  size of the item (1 KB per write unit on DynamoDB; a put sends the whole item, and on
+  moto's server an update deep-copied it), which the day buckets once kept on "TOTAL" made
+  grow by ~70 bytes per active day (~25 write units per write after a year; ~66 ms per
+  update on moto's server).
 - `<prefix>stats-meta`: the item "tables" names the active generation and, during a rebuild,
   the generation being built; the items "REVOKED#<user id>" whether a user is blocked and
   since when (`apply_revocations`), expiring by DynamoDB TTL on `expires_at`.
 
 Exactly once, by conditional writes (the tracking idea of eventsourcing's
 `Follower.process_event`: the position applied is recorded in the same write as the effect).
-Every item carries `applied_position`, the highest log position folded into it, and each
-update is conditional on `applied_position < first position of the update`. The relay
+Every item carries `applied_position`, the highest log position folded into it. The relay
 publishes in log order and the queue has a single active consumer, so an item only ever sees
-increasing positions; a redelivered or republished event fails the condition. The failed
-write returns the item's position, the already-applied events are dropped and the rest is
-written again. Nothing is read before it is written, and no per-event record piles up.
+increasing positions, and each write raises the item's position: an item never holds two
+different states with the same position, so the position identifies the whole state. Each
+write is a PutItem of the whole item, compare-and-set on that: the repository keeps the last
+known state of the items it wrote or saw (an LRU of KNOWN_ITEMS, keyed by table, pk and sk),
+adds the batch's deltas to it (the arithmetic of an ADD: a counter appears once it changes,
+and may go below zero for a while; reads clamp) and puts the result conditional on
+`applied_position = <the known one>`, or on `attribute_not_exists(pk)` for an item it does not
+know (assumed new: nothing is read before it is written). Parts at or below the known position
+are folded already (the position only grows) and dropped: a redelivered batch whose items are
+known writes nothing. A failed condition returns the item as it is (ALL_OLD; a consistent
+GetItem where the endpoint returns none): it becomes the known state, the parts it has folded
+are dropped, and the put is computed and tried again. That is also how the known state catches
+up with another writer (a second consumer instance during a failover, say): it is out of date,
+the put fails and brings the item. Any other error forgets the item (the put may have
+happened). No per-event record piles up. This put of a whole TOTAL costs moto's server 2.0-3.1
+ms of CPU where the conditional UpdateItem it replaced cost 4.7-6.9 ms (`python -m
+bench.writes.moto_costs --sizes 20,200,1000 --rounds 10`, tables of 20 to 1,000 items,
+2026-12-06 17:01 UTC, load average 2.6); the updates' cost is what made the write benchmark's
+throughput fall as more pages were written at once (bench/writes/RESULTS.md). DynamoDB charges
+both by the item's size.
 Replies from another page are the one effect that crosses pages: they go to an item of their
 own per replying page, so each item still sees one page's events only, in order, and the two
 pages' events may arrive in any order relative to each other.
@@ -31,16 +48,19 @@ pages' events may arrive in any order relative to each other.
 transaction deep-copies each table it touches once per item, so it slowed down with the
 table size and could not keep up with 100 events/s.)
 Hot pages: the events of one batch are summed per item, so a burst on one page costs one
-conditional update of its TOTAL instead of one per event; distinct items are written in
-parallel. The current day's buckets ride on that same update (the write is conditional on
-TOTAL's `day` too), so a batch costs one write per page it touches, not two (bench/stats/
-RESULTS.md, 2026-12-06). When a page's first event of a new day arrives, the failed condition
-returns the old day's buckets: they are put into "DAY#<old day>#T" (absolute values, so a
-repeat after a crash writes the same) and TOTAL starts the new day, conditional on still
-holding the old one. An event of an earlier day than TOTAL's (late, or a batch that spans
-midnight) adds to "DAY#<its day>", an item that sees that day's late events only, in log
-order, so its position check works the same way; it is written before TOTAL, so a batch cut
-between the two writes is written again whole and each write drops what it has folded.
+put of its TOTAL instead of one write per event; distinct items are written in parallel (at
+most MAX_PARALLEL_WRITES at once, each given WRITE_TIMEOUT_SECONDS). The current day's
+buckets ride on that same put, so a batch costs one write per item it touches (bench/stats/
+RESULTS.md, 2026-12-06). When a page's first event of a new day arrives and TOTAL (as known)
+holds an older day, that day's buckets are put into "DAY#<old day>#T" first (absolute values,
+so a repeat after a crash writes the same), then TOTAL with the new day's, compare-and-set on
+the state they were taken from. The moved day records that state's position and is only
+replaced from a state at least as recent: a writer whose known TOTAL is out of date cannot
+overwrite it with fewer events (its TOTAL put then fails and brings the new day). An event of
+an earlier day than TOTAL's (late, or a batch that spans midnight) adds to "DAY#<its day>",
+an item that sees that day's late events only, in log order, so its position check works the
+same way; it is written before TOTAL, so a batch cut between the two writes is written again
+whole and each write drops what it has folded.
 """
 
 from __future__ import annotations
@@ -49,12 +69,14 @@ import asyncio
 import logging
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from events.contracts import EventEnvelope
@@ -86,6 +108,9 @@ TABLE_ACTIVE_TIMEOUT_SECONDS = 120.0
 REVOKED_PREFIX = "REVOKED#"
 EXPIRES = "expires_at"  # the meta table's TTL attribute (epoch seconds)
 REVOCATION_MARGIN_SECONDS = 60  # clock skew between the core and this service, and then some
+KNOWN_ITEMS = 50_000  # items whose last known state is kept (a TOTAL ~0.7 KB: ~35 MB at most)
+_ATTRIBUTE_TYPES = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
+_DESERIALIZER = TypeDeserializer()
 
 
 @dataclass(frozen=True)
@@ -145,13 +170,14 @@ def new_generation_name() -> str:
 class StatsRepository:
     """Reads and writes the statistics tables through one aioboto3 DynamoDB resource."""
 
-    def __init__(self, dynamodb: Any, settings: Settings) -> None:
+    def __init__(self, dynamodb: Any, settings: Settings, *, known_items: int = KNOWN_ITEMS) -> None:
         self._db = dynamodb
         self._client = dynamodb.meta.client
         self.settings = settings
         self._prefix = settings.stats_table_prefix
         self._generations: Generations | None = None
         self._generations_read_at = 0.0
+        self._known = _KnownItems(known_items)  # each item's state as last written or seen
 
     # --- names ---------------------------------------------------------------------------
 
@@ -356,69 +382,123 @@ class StatsRepository:
         await asyncio.gather(*(write(item) for item in writes))
         return len(writes)
 
-    async def _update(self, table: str, arguments: dict[str, Any]) -> None:
-        # botocore's own timeouts leave waiting for a pooled connection unbounded.
-        async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
-            await self._client.update_item(TableName=table, **arguments)
-
     async def _write_item(self, table: str, item: _ItemWrite) -> None:
+        """A REPLIES# or DAY# item: its known state plus the parts, put if it is still that state."""
         parts = item.parts
-        while parts:
-            try:
-                await self._update(table, item.update(parts))
+        while True:
+            known = self._known.get(table, item.key)
+            parts = _unapplied(parts, known)
+            if not parts:
                 return
-            except ClientError as exc:
-                if _code(exc) != "ConditionalCheckFailedException":
-                    raise
-                applied = _applied_position(exc)
-                if applied is None:  # not returned by this endpoint: ask, the write stays conditional
-                    applied = await self._applied_position(table, item.key)
-                parts = [part for part in parts if part[0] > applied]
+            if await self._put_state(table, item.key, known, item.state_after(known, parts)):
+                return
 
     async def _write_total(self, table: str, item: _ItemWrite) -> None:
-        """TOTAL and the current day's buckets in one write; a new day moves the old one out first."""
-        parts, day, rollover = item.parts, item.current_day, None
-        while parts:
-            try:
-                await self._update(table, item.update(parts, current_day=day, rollover_from=rollover))
+        """TOTAL and the current day's buckets in one put; a new day moves the old one out first."""
+        parts, day = item.parts, item.current_day
+        while True:
+            known = self._known.get(table, item.key)
+            parts = _unapplied(parts, known)
+            if not parts:
                 return
+            held = None if known is None or day is None else known.get(CURRENT_DAY)
+            rollover = False
+            if held is not None and day is not None and held != day.isoformat():
+                if held > day.isoformat():  # TOTAL is on a later day: these buckets go to their day's item
+                    late = [part for part in parts if day in part[1].daily]
+                    await self._write_item(table, _ItemWrite(item.page_id, None, day, late))
+                    day = None
+                    continue
+                assert known is not None
+                await self._put_moved_day(table, item.page_id, known)  # a new day: move the old one out
+                rollover = True
+            state = item.state_after(known, parts, current_day=day, rollover=rollover)
+            if await self._put_state(table, item.key, known, state):
+                return
+
+    async def _put_state(
+        self, table: str, key: dict[str, str], known: dict[str, Any] | None, state: dict[str, Any]
+    ) -> bool:
+        """Put `state` if the item is still `known` (absent when None); False when it was not.
+
+        The position identifies the state: every write raises it, so an item never holds two
+        different states with the same position. On a failed condition the item as it is (returned
+        by the failure, or read) becomes the known state; on any other error the item's state is
+        unknown (the put may have happened) and is forgotten.
+        """
+        condition: dict[str, Any]
+        if known is None:
+            condition = {"ConditionExpression": "attribute_not_exists(pk)"}
+        elif POSITION in known:
+            condition = {
+                "ConditionExpression": "#pos = :expected",
+                "ExpressionAttributeNames": {"#pos": POSITION},
+                "ExpressionAttributeValues": {":expected": known[POSITION]},
+            }
+        else:  # not written by this module's writes; no such item is expected
+            condition = {
+                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(#pos)",
+                "ExpressionAttributeNames": {"#pos": POSITION},
+            }
+        try:
+            try:
+                # botocore's own timeouts leave waiting for a pooled connection unbounded.
+                async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
+                    await self._client.put_item(
+                        TableName=table,
+                        Item=state,
+                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                        **condition,
+                    )
             except ClientError as exc:
                 if _code(exc) != "ConditionalCheckFailedException":
                     raise
-                old = await self._failed_item(exc, table, item.key)
-            applied = int(old.get(POSITION, 0))
-            if any(part[0] <= applied for part in parts):  # already folded (a redelivery)
-                parts = [part for part in parts if part[0] > applied]
-                continue
-            held = old.get(CURRENT_DAY)
-            if day is None or held is None or held == day.isoformat():
-                raise RuntimeError(f"unexpected condition failure on {item.key}: {old}")
-            if held < day.isoformat():  # a new day: move the old one's buckets out of TOTAL
-                await self._put_moved_day(table, item.page_id, old)
-                rollover = held
-            else:  # TOTAL is on a later day: these buckets go to their day's own item
-                late = [part for part in parts if day in part[1].daily]
-                await self._write_item(table, _ItemWrite(item.page_id, None, day, late))
-                day = None
+                current = await self._failed_item(exc, table, key)
+            else:
+                self._known.put(table, key, state)
+                return True
+        except BaseException:
+            self._known.forget(table, key)
+            raise
+        if current:
+            self._known.put(table, key, current)
+        else:
+            self._known.forget(table, key)
+        return False
 
     async def _failed_item(self, exc: ClientError, table: str, key: dict[str, str]) -> dict[str, Any]:
-        """The item a conditional write failed on (returned by the failure, or read)."""
+        """The item a conditional write failed on (returned by the failure, or read; {} if absent)."""
         item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-        if item is None:
+        if item is None:  # not returned (an absent item, or an endpoint that does not): ask
             response = await self._client.get_item(TableName=table, Key=key, ConsistentRead=True)
-            return dict(response.get("Item", {}))
-        return {name: _plain(value) for name, value in item.items()}
+            item = response.get("Item", {})
+        return _normalised(item)
 
     async def _put_moved_day(self, table: str, page_id: int, total: dict[str, Any]) -> None:
-        """Put TOTAL's buckets of its day into that day's own item (absolute: a repeat is harmless)."""
-        values = {name: int(total.get(f"day_{name}", 0)) for name in DAILY_COUNTERS}
-        sk = f"{DAY_PREFIX}{total[CURRENT_DAY]}{MOVED_SUFFIX}"
-        async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
-            await self._client.put_item(TableName=table, Item={"pk": _page_key(page_id), "sk": sk, **values})
+        """Put TOTAL's buckets of its day into that day's own item (absolute: a repeat is harmless).
 
-    async def _applied_position(self, table: str, key: dict[str, str]) -> int:
-        response = await self._client.get_item(TableName=table, Key=key, ConsistentRead=True)
-        return int(response.get("Item", {}).get(POSITION, 0))
+        The item records the position of the TOTAL state it was taken from, and is only
+        replaced by a state at least as recent: a writer whose known TOTAL is out of date (the
+        day was moved already, from a later state) cannot overwrite it with fewer events.
+        """
+        values = {name: int(total.get(f"day_{name}", 0)) for name in DAILY_COUNTERS}
+        key = {"pk": _page_key(page_id), "sk": f"{DAY_PREFIX}{total[CURRENT_DAY]}{MOVED_SUFFIX}"}
+        position = int(total.get(POSITION, 0))
+        try:
+            async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
+                await self._client.put_item(
+                    TableName=table,
+                    Item={**key, POSITION: position, **values},
+                    ConditionExpression="attribute_not_exists(#pos) OR #pos <= :pos",
+                    ExpressionAttributeNames={"#pos": POSITION},
+                    ExpressionAttributeValues={":pos": position},
+                )
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+            # Moved from a later TOTAL state: the known one is out of date, so TOTAL's own
+            # conditional put fails next and brings the item as it is.
+            logger.info("day %s of page %s was moved already", total[CURRENT_DAY], page_id)
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -465,6 +545,34 @@ class StatsRepository:
 Part = tuple[int, PageDelta]
 
 
+class _KnownItems:
+    """The last known state of each item written, keyed by (table, pk, sk); least recently used first out."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, table: str, key: dict[str, str]) -> dict[str, Any] | None:
+        name = (table, key["pk"], key["sk"])
+        state = self._items.get(name)
+        if state is not None:
+            self._items.move_to_end(name)
+        return state
+
+    def put(self, table: str, key: dict[str, str], state: dict[str, Any]) -> None:
+        name = (table, key["pk"], key["sk"])
+        self._items[name] = state
+        self._items.move_to_end(name)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def forget(self, table: str, key: dict[str, str]) -> None:
+        self._items.pop((table, key["pk"], key["sk"]), None)
+
+
 @dataclass
 class _ItemWrite:
     """The parts (position, delta) of a batch that touch one item, in log order.
@@ -497,73 +605,56 @@ class _ItemWrite:
         """For TOTAL: the latest day the parts count in (its buckets ride on TOTAL's write)."""
         return max((day for _, delta in self.parts for day in delta.daily), default=None)
 
-    def update(
-        self, parts: list[Part], *, current_day: date | None = None, rollover_from: str | None = None
+    def state_after(
+        self,
+        known: dict[str, Any] | None,
+        parts: list[Part],
+        *,
+        current_day: date | None = None,
+        rollover: bool = False,
     ) -> dict[str, Any]:
-        """The conditional UpdateItem arguments folding `parts` into this item.
+        """The whole item once `parts` are folded into `known` (None: the item is new).
 
-        For TOTAL with `current_day`, the parts' buckets of that day go to its day_* counters,
-        conditional on TOTAL holding that day (or none); with `rollover_from`, TOTAL must hold
-        that older day instead, and the counters start again from the parts' buckets.
+        Counters are added to (an attribute appears once it changes), `updated_at`, `owner_id`
+        and `deleted` set, and `applied_position` becomes the last part's. For TOTAL with
+        `current_day`, the parts' buckets of that day are added to its day_* counters, or with
+        `rollover` (TOTAL held an older day, moved out first) replace them.
         """
         merged = merge_effects({self.page_id: delta} for _, delta in parts)[self.page_id]
-        names = {"#pos": POSITION}
-        values: dict[str, Any] = {":first": parts[0][0], ":last": parts[-1][0]}
-        sets = ["#pos = :last"]
-        condition = "(attribute_not_exists(#pos) OR #pos < :first)"
+        state: dict[str, Any] = dict(known) if known is not None else dict(self.key)
+        state[POSITION] = parts[-1][0]
         adds: dict[str, int]
         if self.day is not None:
-            adds = merged.daily[self.day]
+            adds = dict(merged.daily.get(self.day, {}))
         elif self.via is not None:
             adds = {"replies": merged.counters["replies"]}
         else:
-            adds = _total_changes(merged, names, values, sets)
+            adds = dict(merged.counters)
+            if merged.last_at is not None:
+                state["updated_at"] = merged.last_at.astimezone(UTC).isoformat()
+            if merged.owner_id is not None:
+                state["owner_id"] = merged.owner_id
+            if merged.deleted:
+                state["deleted"] = True
             if current_day is not None:
                 buckets = merged.daily.get(current_day, dict.fromkeys(DAILY_COUNTERS, 0))
-                names["#day"], values[":day"] = CURRENT_DAY, current_day.isoformat()
-                sets.append("#day = :day")
-                if rollover_from is None:
-                    condition += " AND (attribute_not_exists(#day) OR #day = :day)"
-                    adds.update({f"day_{name}": amount for name, amount in buckets.items()})
+                state[CURRENT_DAY] = current_day.isoformat()
+                if rollover:
+                    state.update({f"day_{name}": amount for name, amount in buckets.items()})
                 else:
-                    condition += " AND #day = :held"
-                    values[":held"] = rollover_from
-                    for name, amount in buckets.items():
-                        names[f"#d_{name}"], values[f":d_{name}"] = f"day_{name}", amount
-                        sets.append(f"#d_{name} = :d_{name}")
-        # Only what changes is named: moto's server parses and walks the whole expression on
-        # every update (its cost grows with the clauses), and an ADD of 0 is a no-op anyway.
-        adds = {name: amount for name, amount in adds.items() if amount}
-        for i, (name, amount) in enumerate(adds.items()):
-            names[f"#a{i}"], values[f":a{i}"] = name, amount
-        expression = f"SET {', '.join(sets)}"
-        if adds:
-            expression += " ADD " + ", ".join(f"#a{i} :a{i}" for i in range(len(adds)))
-        return {
-            "Key": self.key,
-            "UpdateExpression": expression,
-            "ConditionExpression": condition,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
+                    adds.update({f"day_{name}": amount for name, amount in buckets.items()})
+        for name, amount in adds.items():
+            if amount:  # as an ADD of 0 would: an attribute appears only once it changes
+                state[name] = int(state.get(name, 0)) + amount
+        return state
 
 
-def _total_changes(
-    delta: PageDelta, names: dict[str, str], values: dict[str, Any], sets: list[str]
-) -> dict[str, int]:
-    """Fill the SET part of a TOTAL update; returns the counters to ADD."""
-    fields: dict[str, Any] = {}
-    if delta.last_at is not None:
-        fields["updated_at"] = delta.last_at.astimezone(UTC).isoformat()
-    if delta.owner_id is not None:
-        fields["owner_id"] = delta.owner_id
-    if delta.deleted:
-        fields["deleted"] = True
-    for name, value in fields.items():
-        names[f"#{name}"], values[f":{name}"] = name, value
-        sets.append(f"#{name} = :{name}")
-    return dict(delta.counters)
+def _unapplied(parts: list[Part], known: dict[str, Any] | None) -> list[Part]:
+    """The parts after the known position (the item's position only grows: the rest are folded)."""
+    if known is None or POSITION not in known:
+        return parts
+    applied = int(known[POSITION])
+    return [part for part in parts if part[0] > applied]
 
 
 def _item_writes(events: Sequence[FoldedEvent]) -> list[_ItemWrite]:
@@ -587,15 +678,6 @@ def _item_writes(events: Sequence[FoldedEvent]) -> list[_ItemWrite]:
                     key = (total.page_id, None, day)
                     writes.setdefault(key, _ItemWrite(*key, [])).parts.append((position, delta))
     return list(writes.values())
-
-
-def _applied_position(exc: ClientError) -> int | None:
-    """The item's position returned by a failed conditional write (0 for a missing item)."""
-    item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-    if item is None:
-        return None
-    value = item.get(POSITION, 0)
-    return int(value["N"]) if isinstance(value, dict) else int(value)
 
 
 def _page_key(page_id: int) -> str:
@@ -628,14 +710,21 @@ def _daily(total: dict[str, Any], day_items: list[dict[str, Any]], days: int) ->
     ]
 
 
-def _plain(value: dict[str, Any]) -> Any:
-    """A low-level attribute value ({"N": "3"}, {"S": "x"}, ...) as a plain value."""
-    if "N" in value:
-        return Decimal(value["N"])
-    if "S" in value:
-        return value["S"]
-    if "BOOL" in value:
-        return value["BOOL"]
+def _normalised(item: dict[str, Any]) -> dict[str, Any]:
+    """An item as this module keeps it, however it was obtained: numbers as int, strings, bools.
+
+    A failed condition returns the item in DynamoDB's low-level form ({"N": "3"}, {"S": "x"},
+    ...; the resource's client translates successful responses only), a read as plain values
+    with Decimal numbers; both become the same dict, equal to the one a successful put stored.
+    """
+    return {name: _plain(value) for name, value in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in _ATTRIBUTE_TYPES:
+        value = _DESERIALIZER.deserialize(value)  # type: ignore[arg-type]
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
     return value
 
 

@@ -5,9 +5,11 @@
 
 Starts its own moto server, fills a table shaped like the statistics' (pk, sk) with `size` page
 figures items, then, for `rounds` batches of `items` pages, measures the server's CPU (from
-/proc) per item written: the consumer's conditional UpdateItem (one request per page, 16 at
-once), the same updates as one TransactWriteItems, and for comparison a conditional PutItem,
-a BatchWriteItem of puts and a BatchGetItem. A client with keep-alive (boto3), so the figures
+/proc) per item written: a conditional UpdateItem (one request per page, 16 at once; the
+consumer's write until it put whole items), the same updates as one TransactWriteItems, a
+PutItem conditional on the position, the consumer's put of a whole figures item compare-and-set
+on its position (stats_ms.repository), and for comparison a BatchWriteItem of puts and a
+BatchGetItem. A client with keep-alive (boto3), so the figures
 leave out the new connection per request that moto's server forces on every client (it
 answers `Connection: close`).
 """
@@ -37,7 +39,7 @@ def key(page: int) -> dict[str, Any]:
 
 
 def update(page: int) -> dict[str, Any]:
-    """The consumer's update of a page's figures for one post (stats_ms.repository)."""
+    """An update of a page's figures for one post (the consumer's write before it put whole items)."""
     position = {"N": str(next(_positions))}
     return {
         "TableName": TABLE,
@@ -72,6 +74,46 @@ def item(page: int) -> dict[str, Any]:
         "day_posts": {"N": "3"},
         "owner_id": {"N": "5"},
     }
+
+
+def whole_item(page: int, position: int) -> dict[str, Any]:
+    """A page's TOTAL item as the consumer puts it (every attribute it may hold)."""
+    return {
+        "pk": {"S": f"PAGE#{page}"},
+        "sk": {"S": "TOTAL#put"},  # apart from the other kinds' items: its position is known
+        "applied_position": {"N": str(position)},
+        "updated_at": {"S": f"{DAY}T10:00:00.123456+00:00"},
+        "owner_id": {"N": "5"},
+        **{name: {"N": str(position % 50)} for name in ("posts", "likes", "followers", "follow_requests")},
+        "replies": {"N": "2"},
+        "day": {"S": DAY},
+        **{f"day_{name}": {"N": "1"} for name in ("posts", "likes", "followers")},
+    }
+
+
+class CompareAndSet:
+    """The consumer's write: the whole item, conditional on the position it last wrote."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.known: dict[int, int] = {}
+
+    def put(self, page: int) -> None:
+        position = next(_positions)
+        condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        if page in self.known:
+            condition = {
+                "ConditionExpression": "#pos = :expected",
+                "ExpressionAttributeNames": {"#pos": "applied_position"},
+                "ExpressionAttributeValues": {":expected": {"N": str(self.known[page])}},
+            }
+        self.client.put_item(
+            TableName=TABLE,
+            Item=whole_item(page, position),
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            **condition,
+        )
+        self.known[page] = position
 
 
 def main() -> None:
@@ -113,6 +155,9 @@ def measure(args: argparse.Namespace, pid: int) -> None:
         BillingMode="PAY_PER_REQUEST",
     )
     process, pool, pages = psutil.Process(pid), ThreadPoolExecutor(args.items), range(args.items)
+    cas = CompareAndSet(client)
+    for page in pages:
+        cas.put(page)  # known from now on
     filled = 0
     for size in (int(s) for s in args.sizes.split(",")):
         for page in range(filled, size):
@@ -136,6 +181,9 @@ def measure(args: argparse.Namespace, pid: int) -> None:
                     ),
                     pages,
                 )
+            ),
+            "PutItem of the whole item, compare-and-set on the position (the consumer's)": lambda: list(
+                pool.map(cas.put, pages)
             ),
             "BatchWriteItem (puts, unconditional)": lambda: client.batch_write_item(
                 RequestItems={TABLE: [{"PutRequest": {"Item": item(p)}} for p in pages]}

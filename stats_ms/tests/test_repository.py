@@ -168,13 +168,13 @@ async def test_interleaving_pages_in_any_order_gives_the_same_figures(settings, 
 async def test_a_hot_page_batch_is_one_write_per_item(repo):
     events = [b.page_created(1, 7)] + [b.post_liked(10, 1, 7, user_id=u) for u in range(150)]
     events += [b.page_created(p, 7) for p in range(100, 120)]
-    original, calls = repo._client.update_item, []
+    original, calls = repo._client.put_item, []
 
     async def counted(**kwargs):
-        calls.append(kwargs["Key"])
+        calls.append((kwargs["Item"]["pk"], kwargs["Item"]["sk"]))
         return await original(**kwargs)
 
-    with mock.patch.object(repo._client, "update_item", counted):
+    with mock.patch.object(repo._client, "put_item", counted):
         written = await repo.apply(folded(*events))
     assert len(calls) == 1 + 20  # page 1's figures with its day's buckets, 20 other pages' figures
     assert written == len(calls)  # what the consumer spaces its batches by
@@ -203,10 +203,11 @@ async def test_an_event_older_than_what_an_item_has_seen_is_a_duplicate(repo):
     assert figures(await repo.page_stats(1)) == {**ZERO, "likes": 1}
 
 
-async def test_the_item_position_is_asked_for_when_the_failed_write_does_not_return_it(repo):
+async def test_the_item_is_read_when_the_failed_write_does_not_return_it(repo):
     events = folded(b.page_created(1, 7), b.post_liked(10, 1, 7, user_id=3))
     await repo.apply(events[:1])
-    original = repo._client.update_item
+    fresh = StatsRepository(repo._db, repo.settings)  # knows nothing: assumes the items are new
+    original, reads = fresh._client.put_item, []
 
     async def without_item(**kwargs):
         try:
@@ -215,8 +216,18 @@ async def test_the_item_position_is_asked_for_when_the_failed_write_does_not_ret
             exc.response.pop("Item", None)
             raise
 
-    with mock.patch.object(repo._client, "update_item", side_effect=without_item):
-        await repo.apply(events)
+    async def read(**kwargs):
+        reads.append(kwargs)
+        return await get_item(**kwargs)
+
+    get_item = fresh._client.get_item
+    with (
+        mock.patch.object(fresh._client, "put_item", side_effect=without_item),
+        mock.patch.object(fresh._client, "get_item", side_effect=read),
+    ):
+        await fresh.apply(events)
+    item_reads = [r for r in reads if "sk" in r["Key"]]  # the other is the generation pointer's
+    assert [r["Key"]["sk"] for r in item_reads] == ["TOTAL"] and item_reads[0]["ConsistentRead"]
     assert figures(await repo.page_stats(1)) == {**ZERO, "likes": 1}
 
 
@@ -259,25 +270,38 @@ async def test_only_the_newest_days_are_answered(repo):
     assert [d.date for d in stats.daily] == [date(2026, 11, 21), date(2026, 11, 22)]
 
 
-async def test_an_update_names_only_what_changes(repo):
-    original, updates = repo._client.update_item, []
+async def test_a_put_holds_the_whole_item_conditional_on_the_known_position(repo):
+    original, puts = repo._client.put_item, []
 
     async def recorded(**kwargs):
-        updates.append(kwargs)
+        puts.append(kwargs)
         return await original(**kwargs)
 
     at = datetime(2026, 11, 25, 12, tzinfo=UTC)
-    with mock.patch.object(repo._client, "update_item", recorded):
-        await apply(repo, b.page_created(1, 7, at=at))
-        await apply(repo, b.post_liked(10, 1, 7, user_id=3, at=at))
-    named = {update["Key"]["sk"]: set(update["ExpressionAttributeNames"].values()) for update in updates[1:]}
-    assert set(updates[0]["ExpressionAttributeNames"].values()) == {
-        "applied_position",
-        "updated_at",
-        "owner_id",
+    created, liked = b.page_created(1, 7, at=at), b.post_liked(10, 1, 7, user_id=3, at=at)
+    with mock.patch.object(repo._client, "put_item", recorded):
+        await apply(repo, created)
+        await apply(repo, liked)
+    first, second = puts
+    assert first["Item"] == {
+        "pk": "PAGE#1",
+        "sk": "TOTAL",
+        "applied_position": created.position,
+        "updated_at": at.isoformat(),
+        "owner_id": 7,
     }
-    assert "ADD" not in updates[0]["UpdateExpression"]
-    assert named == {"TOTAL": {"applied_position", "updated_at", "owner_id", "likes", "day", "day_likes"}}
+    assert first["ConditionExpression"] == "attribute_not_exists(pk)"  # not known: assumed new
+    assert second["Item"] == {
+        **first["Item"],
+        "applied_position": liked.position,
+        "likes": 1,  # a counter appears once it changes, as with an ADD
+        "day": "2026-11-25",
+        "day_likes": 1,
+    }
+    assert second["ConditionExpression"] == "#pos = :expected"
+    assert second["ExpressionAttributeValues"] == {":expected": created.position}
+    assert all(put["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD" for put in puts)
+    assert await _item(repo, "TOTAL") == second["Item"]
     assert figures(await repo.page_stats(1)) == {**ZERO, "likes": 1}
 
 
@@ -338,16 +362,17 @@ async def test_a_crash_between_moving_a_day_out_and_starting_the_next_counts_onc
     day_2 = datetime(2026, 11, 26, 12, tzinfo=UTC)
     await apply(repo, b.page_created(1, 7, at=day_1), b.post_liked(10, 1, 7, user_id=1, at=day_1))
     next_day = folded(b.post_liked(10, 1, 7, user_id=2, at=day_2))
-    original, calls = repo._client.update_item, []
+    original, calls = repo._client.put_item, []
 
-    async def second_try_crashes(**kwargs):
-        calls.append(kwargs)
+    async def second_put_crashes(**kwargs):
+        calls.append(kwargs["Item"]["sk"])
         if len(calls) == 2:  # the day was moved out; TOTAL's write to start the new day is lost
-            raise ClientError({"Error": {"Code": "InternalServerError"}}, "UpdateItem")
+            raise ClientError({"Error": {"Code": "InternalServerError"}}, "PutItem")
         return await original(**kwargs)
 
-    with mock.patch.object(repo._client, "update_item", second_try_crashes), pytest.raises(ClientError):
+    with mock.patch.object(repo._client, "put_item", second_put_crashes), pytest.raises(ClientError):
         await repo.apply(next_day)
+    assert calls == ["DAY#2026-11-25#T", "TOTAL"]
     assert (await _item(repo, "DAY#2026-11-25#T"))["likes"] == 1
     await repo.apply(next_day)  # written again
     await repo.apply(next_day)  # and redelivered
@@ -364,15 +389,15 @@ async def test_a_batch_cut_between_the_figures_and_the_day_counts_once_when_writ
         b.post_liked(10, 1, 7, user_id=3, at=day_1),
         b.post_liked(10, 1, 7, user_id=4, at=day_2),  # day 1 gets an item of its own
     )
-    original, failed = repo._client.update_item, []
+    original, failed = repo._client.put_item, []
 
     async def day_write_fails_once(**kwargs):
-        if kwargs["Key"]["sk"].startswith("DAY#") and not failed:
-            failed.append(kwargs["Key"])
-            raise ClientError({"Error": {"Code": "InternalServerError"}}, "UpdateItem")
+        if kwargs["Item"]["sk"].startswith("DAY#") and not failed:
+            failed.append(kwargs["Item"]["sk"])
+            raise ClientError({"Error": {"Code": "InternalServerError"}}, "PutItem")
         return await original(**kwargs)
 
-    with mock.patch.object(repo._client, "update_item", day_write_fails_once), pytest.raises(ClientError):
+    with mock.patch.object(repo._client, "put_item", day_write_fails_once), pytest.raises(ClientError):
         await repo.apply(events)  # the day's write fails (the figures' may not)
     assert failed
     await repo.apply(events)  # the consumer writes the unacked batch again
