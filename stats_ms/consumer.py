@@ -2,7 +2,7 @@
 
 It reads the statistics queue (declared by `events.topology`: quorum, single active
 consumer, delivery limit, dead-letter queue) with a bounded prefetch, folds what arrived
-together in one go (so a burst on a hot page becomes one update per item), and acks the
+together in one go (so a burst on a hot page becomes one write per item), and acks the
 batch (one multiple-ack) only after its write. A message that cannot be parsed or folded is rejected
 without requeue, which sends it to the dead-letter queue, and the consumer goes on.
 """

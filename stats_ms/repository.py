@@ -470,7 +470,8 @@ class StatsRepository:
         """The item a conditional write failed on (returned by the failure, or read; {} if absent)."""
         item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
         if item is None:  # not returned (an absent item, or an endpoint that does not): ask
-            response = await self._client.get_item(TableName=table, Key=key, ConsistentRead=True)
+            async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
+                response = await self._client.get_item(TableName=table, Key=key, ConsistentRead=True)
             item = response.get("Item", {})
         return _normalised(item)
 
