@@ -51,53 +51,52 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 RETRY_AFTER_SECONDS = 5
 
 
-class RetryAfterOn503:
-    """Every 503 (DynamoDB or the broker away, whichever handler answered) says when to retry."""
+class _ResponseHeaders:
+    """Adds headers to the start of every HTTP answer; a subclass says which (`headers_for`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+
+    def headers_for(self, scope: Scope, status: int, present: set[bytes]) -> list[tuple[bytes, bytes]]:
+        """The headers to add to an answer with `status`, given the (lower-case) names it has."""
+        raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-
-        async def send_with_retry_after(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 503:
-                headers = list(message.get("headers", []))
-                if not any(name.lower() == b"retry-after" for name, _ in headers):
-                    headers.append((b"retry-after", str(RETRY_AFTER_SECONDS).encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_retry_after)
-
-
-class SecurityHeaders:
-    """Every answer is `X-Content-Type-Options: nosniff`; an answer to a request that carried
-    credentials (`Authorization`) is `Cache-Control: no-store`, so no shared cache keeps one
-    owner's figures (the core does the same)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        authenticated = any(name.lower() == b"authorization" for name, _ in scope.get("headers", []))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                names = {name.lower() for name, _ in headers}
-                headers.append((b"x-content-type-options", b"nosniff"))
-                if authenticated and b"cache-control" not in names:
-                    headers.append((b"cache-control", b"no-store"))
-                message = {**message, "headers": headers}
+                extra = self.headers_for(scope, message["status"], {name.lower() for name, _ in headers})
+                if extra:
+                    message = {**message, "headers": headers + extra}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class RetryAfterOn503(_ResponseHeaders):
+    """Every 503 (DynamoDB or the broker away, whichever handler answered) says when to retry."""
+
+    def headers_for(self, scope: Scope, status: int, present: set[bytes]) -> list[tuple[bytes, bytes]]:
+        if status == 503 and b"retry-after" not in present:
+            return [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
+        return []
+
+
+class SecurityHeaders(_ResponseHeaders):
+    """Every answer is `X-Content-Type-Options: nosniff`; an answer to a request that carried
+    credentials (`Authorization`) is `Cache-Control: no-store`, so no shared cache keeps one
+    owner's figures (the core does the same)."""
+
+    def headers_for(self, scope: Scope, status: int, present: set[bytes]) -> list[tuple[bytes, bytes]]:
+        extra = [(b"x-content-type-options", b"nosniff")]
+        authenticated = any(name.lower() == b"authorization" for name, _ in scope.get("headers", []))
+        if authenticated and b"cache-control" not in present:
+            extra.append((b"cache-control", b"no-store"))
+        return extra
 
 
 def install_openapi(app: FastAPI) -> None:
