@@ -21,6 +21,7 @@ This module only sets gunicorn's settings; it imports neither Django nor the app
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -91,3 +92,15 @@ def child_exit(server: object, worker: Any) -> None:
         from observability.metrics import forget_process
 
         forget_process(worker.pid)
+
+
+# The JWT key pair is parsed once per worker (~36 ms of RSA key checks): at the worker's start
+# rather than in its first request, which would otherwise wait for it. A missing key is not fatal
+# here: it is reported, and the requests that need it answer as they would without this hook.
+def post_worker_init(worker: Any) -> None:
+    from core_app.common.auth.keys import signing_key
+
+    try:
+        signing_key()
+    except Exception:
+        logging.getLogger("gunicorn.error").warning("the JWT signing key could not be loaded", exc_info=True)

@@ -212,3 +212,28 @@ def test_the_server_answers_503_while_the_database_is_down(tmp_path: Path) -> No
         stop_server(proc)
     assert (status, body["error"]["code"]) == (503, "service_unavailable")
     assert headers["Retry-After"] == "5"
+
+
+def test_a_worker_loads_the_signing_key_at_its_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core_app.common.auth import keys
+
+    keys.signing_key.cache_clear()
+    try:
+        gunicorn_conf.post_worker_init(object())
+        assert keys.signing_key.cache_info().currsize == 1  # the first request finds it parsed
+    finally:
+        keys.signing_key.cache_clear()
+
+
+def test_a_key_that_cannot_be_loaded_does_not_stop_the_worker(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from core_app.common.auth import keys
+
+    def broken() -> None:
+        raise RuntimeError("JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE must be set outside development")
+
+    monkeypatch.setattr(keys, "signing_key", broken)
+    with caplog.at_level("WARNING", logger="gunicorn.error"):
+        gunicorn_conf.post_worker_init(object())
+    assert "signing key could not be loaded" in caplog.text
