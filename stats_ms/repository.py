@@ -343,18 +343,25 @@ class StatsRepository:
             POSITION: position,
             EXPIRES: int(at) + lifetime,
         }
+        await self._put_by_position(self.meta_table, item, "attribute_not_exists(#pos) OR #pos < :pos")
+
+    async def _put_by_position(self, table: str, item: dict[str, Any], condition: str) -> bool:
+        """Put `item` if `condition` holds between the stored item's position (#pos) and this
+        one's (:pos); False when it does not (the stored item is as new or newer)."""
         try:
             async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
                 await self._client.put_item(
-                    TableName=self.meta_table,
+                    TableName=table,
                     Item=item,
-                    ConditionExpression="attribute_not_exists(#pos) OR #pos < :pos",
+                    ConditionExpression=condition,
                     ExpressionAttributeNames={"#pos": POSITION},
-                    ExpressionAttributeValues={":pos": position},
+                    ExpressionAttributeValues={":pos": item[POSITION]},
                 )
         except ClientError as exc:
             if _code(exc) != "ConditionalCheckFailedException":
                 raise
+            return False
+        return True
 
     async def blocked_since(self, user_id: int) -> float | None:
         """When the user was blocked (epoch seconds), or None when they are not (or it expired)."""
@@ -485,18 +492,8 @@ class StatsRepository:
         values = {name: int(total.get(f"day_{name}", 0)) for name in DAILY_COUNTERS}
         key = {"pk": _page_key(page_id), "sk": f"{DAY_PREFIX}{total[CURRENT_DAY]}{MOVED_SUFFIX}"}
         position = int(total.get(POSITION, 0))
-        try:
-            async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
-                await self._client.put_item(
-                    TableName=table,
-                    Item={**key, POSITION: position, **values},
-                    ConditionExpression="attribute_not_exists(#pos) OR #pos <= :pos",
-                    ExpressionAttributeNames={"#pos": POSITION},
-                    ExpressionAttributeValues={":pos": position},
-                )
-        except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                raise
+        moved = {**key, POSITION: position, **values}
+        if not await self._put_by_position(table, moved, "attribute_not_exists(#pos) OR #pos <= :pos"):
             # Moved from a later TOTAL state: the known one is out of date, so TOTAL's own
             # conditional put fails next and brings the item as it is.
             logger.info("day %s of page %s was moved already", total[CURRENT_DAY], page_id)

@@ -18,6 +18,7 @@ from unittest import mock
 
 import jwt
 import pytest
+from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.server import ThreadedMotoServer
@@ -155,6 +156,21 @@ def good(envelope: EventEnvelope) -> mock.MagicMock:
 
 def folded(*envelopes: Any) -> list[FoldedEvent]:
     return [FoldedEvent.of(e) for e in envelopes]
+
+
+def puts_returning_no_item(repo: StatsRepository) -> Any:
+    """A patch of the repository's put_item whose failed conditions return no item (as an
+    endpoint may), so that the repository has to read it."""
+    original = repo._client.put_item
+
+    async def without_item(**kwargs: Any) -> Any:
+        try:
+            return await original(**kwargs)
+        except ClientError as exc:
+            exc.response.pop("Item", None)
+            raise
+
+    return mock.patch.object(repo._client, "put_item", side_effect=without_item)
 
 
 async def eventually(condition: Callable[[], Awaitable[bool]], seconds: float = 20.0) -> None:

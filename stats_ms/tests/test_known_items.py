@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from stats_ms.repository import StatsRepository
 from stats_ms.tests import builders as b
-from stats_ms.tests.conftest import folded
+from stats_ms.tests.conftest import folded, puts_returning_no_item
 from stats_ms.tests.test_repository import ZERO, figures
 
 DAY_1 = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -230,16 +230,7 @@ async def test_the_known_state_is_the_same_however_it_was_learnt(repo):
     from_failure = another(repo)  # learns the item from the failed put's returned item
     await from_failure.apply(redelivery)
     from_read = another(repo)  # from a read, when the failure returns no item
-    original = from_read._client.put_item
-
-    async def without_item(**kwargs):
-        try:
-            return await original(**kwargs)
-        except ClientError as exc:
-            exc.response.pop("Item", None)
-            raise
-
-    with mock.patch.object(from_read._client, "put_item", side_effect=without_item):
+    with puts_returning_no_item(from_read):
         await from_read.apply(redelivery)
     assert written is not None and written["posts"] == 0 and written["followers"] == 1
     learnt = [r._known.get(table, key) for r in (repo, from_failure, from_read)]

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from stats_ms.repository import StatsRepository
 from stats_ms.tests import builders as b
-from stats_ms.tests.conftest import folded
+from stats_ms.tests.conftest import folded, puts_returning_no_item
 
 
 async def apply(repo: StatsRepository, *envelopes):
@@ -207,14 +207,7 @@ async def test_the_item_is_read_when_the_failed_write_does_not_return_it(repo):
     events = folded(b.page_created(1, 7), b.post_liked(10, 1, 7, user_id=3))
     await repo.apply(events[:1])
     fresh = StatsRepository(repo._db, repo.settings)  # knows nothing: assumes the items are new
-    original, reads = fresh._client.put_item, []
-
-    async def without_item(**kwargs):
-        try:
-            return await original(**kwargs)
-        except ClientError as exc:
-            exc.response.pop("Item", None)
-            raise
+    reads = []
 
     async def read(**kwargs):
         reads.append(kwargs)
@@ -222,7 +215,7 @@ async def test_the_item_is_read_when_the_failed_write_does_not_return_it(repo):
 
     get_item = fresh._client.get_item
     with (
-        mock.patch.object(fresh._client, "put_item", side_effect=without_item),
+        puts_returning_no_item(fresh),
         mock.patch.object(fresh._client, "get_item", side_effect=read),
     ):
         await fresh.apply(events)

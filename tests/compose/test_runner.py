@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import boto3
 import pytest
@@ -324,6 +325,17 @@ def test_make_passes_scale_to_the_runner() -> None:
     )
 
 
+def dynamodb_client(port: int) -> Any:
+    """A client of its own (its own connections) to the emulator on `port`."""
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 def test_the_aws_emulator_keeps_connections_and_serves_dynamodb(runner: ModuleType, tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -333,23 +345,17 @@ def test_the_aws_emulator_keeps_connections_and_serves_dynamodb(runner: ModuleTy
     try:
         runner.wait_healthy(runner.AWS, cfg, run)
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        answers = []
+        answers, sockets = [], []
         for _ in range(2):  # both on one socket: a server answering `Connection: close` fails this
             connection.request("GET", "/moto-api/")
+            sockets.append(connection.sock)  # opened by the first request, reused by the second
             response = connection.getresponse()
             response.read()
             answers.append((response.status, response.getheader("Connection")))
-            sock = connection.sock
         assert answers == [(200, "keep-alive"), (200, "keep-alive")]
-        assert sock is not None and connection.sock is sock
+        assert sockets[0] is not None and sockets[1] is sockets[0] and connection.sock is sockets[0]
         connection.close()
-        dynamodb = boto3.client(
-            "dynamodb",
-            endpoint_url=f"http://127.0.0.1:{port}",
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        dynamodb = dynamodb_client(port)
         dynamodb.create_table(
             TableName="t",
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -358,13 +364,7 @@ def test_the_aws_emulator_keeps_connections_and_serves_dynamodb(runner: ModuleTy
         )
         dynamodb.put_item(TableName="t", Item={"pk": {"S": "a"}, "n": {"N": "1"}})
         # one process: what one connection wrote, another reads
-        fresh = boto3.client(
-            "dynamodb",
-            endpoint_url=f"http://127.0.0.1:{port}",
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        fresh = dynamodb_client(port)
         assert fresh.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"]["n"] == {"N": "1"}
     finally:
         runner.stop_service(cfg, "aws")
