@@ -10,6 +10,7 @@ nothing, even one whose transaction rolled back after its feed writes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -43,10 +44,21 @@ CONSUMER = "feed"
 FOLLOWERS_SQL = "SELECT ARRAY(SELECT user_id FROM projections_feedfollow WHERE page_id = %s LIMIT %s)"
 PAGE_FIELDS = ["page_id", "owner_id", "blocked", "owner_blocked", "read_time_merge", "deleted"]
 PAGE_SQL = f"SELECT {', '.join(PAGE_FIELDS)} FROM projections_feedpage WHERE page_id = %s"
-RECORD_POST_SQL = """
-    INSERT INTO projections_feedpost (post_id, page_id, created_at, deleted)
-    VALUES (%s, %s, %s, false)
-    ON CONFLICT (post_id) DO NOTHING
+# A post.created records the post, reads its page and, if the page is fanned out (visible and
+# not merged at read time: `FeedPage.visible`), its followers, all in one statement: each
+# post event in the worker made three round trips for these. No row when the page is unknown
+# (the post is recorded all the same).
+POST_CREATED_SQL = f"""
+    WITH recorded AS (
+        INSERT INTO projections_feedpost (post_id, page_id, created_at, deleted)
+        VALUES (%(post_id)s, %(page_id)s, %(created_at)s, false)
+        ON CONFLICT (post_id) DO NOTHING
+    )
+    SELECT {", ".join(PAGE_FIELDS)},
+           CASE WHEN NOT (blocked OR owner_blocked OR deleted OR read_time_merge) THEN ARRAY(
+               SELECT user_id FROM projections_feedfollow WHERE page_id = %(page_id)s LIMIT %(limit)s)
+           END
+    FROM projections_feedpage WHERE page_id = %(page_id)s
 """
 
 
@@ -60,6 +72,35 @@ def _page(page_id: int, owner_id: int) -> FeedPage:
         return FeedPage.from_db(connection.alias, PAGE_FIELDS, row)
     page, _ = FeedPage.objects.get_or_create(page_id=page_id, defaults={"owner_id": owner_id})
     return page
+
+
+def _fans_out(page: FeedPage) -> bool:
+    return page.visible and not page.read_time_merge
+
+
+def _followers(page_id: int, limit: int) -> list[int]:
+    with connection.cursor() as cursor:  # one read decides the size and gives the audience
+        cursor.execute(FOLLOWERS_SQL, [page_id, limit])
+        follower_ids: list[int] = cursor.fetchone()[0]
+    return follower_ids
+
+
+def _record_post(post: PostRef, owner_id: int, limit: int) -> tuple[FeedPage, list[int] | None]:
+    """Record the post; its page and up to `limit` followers (None: the page is not fanned out)."""
+    params: dict[str, int | datetime] = {
+        "post_id": post.post_id,
+        "page_id": post.page_id,
+        "created_at": post.created_at,
+        "limit": limit,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(POST_CREATED_SQL, params)
+        row = cursor.fetchone()
+    if row is not None:
+        return FeedPage.from_db(connection.alias, PAGE_FIELDS, row[:-1]), row[-1]
+    # Rare: page.created normally comes first and creates the row.
+    page, _ = FeedPage.objects.get_or_create(page_id=post.page_id, defaults={"owner_id": owner_id})
+    return page, _followers(page.page_id, limit) if _fans_out(page) else None
 
 
 def _audience(page: FeedPage) -> list[int]:
@@ -88,15 +129,10 @@ def on_post_created(event: PostCreated, envelope: EventEnvelope, work: FeedWork)
     event itself, without a task's round trip through the broker and the worker's pool.
     """
     post = PostRef(post_id=event.post_id, page_id=event.page_id, created_at=envelope.occurred_at)
-    with connection.cursor() as cursor:
-        cursor.execute(RECORD_POST_SQL, [post.post_id, post.page_id, post.created_at])
-    page = _page(event.page_id, event.page_owner_id)
-    if not page.visible or page.read_time_merge:
-        return
     limit = settings.FEED_FANOUT_MAX_FOLLOWERS
-    with connection.cursor() as cursor:  # one read decides the size and gives the audience
-        cursor.execute(FOLLOWERS_SQL, [page.page_id, limit + 1])
-        follower_ids: list[int] = cursor.fetchone()[0]
+    page, follower_ids = _record_post(post, event.page_owner_id, limit + 1)
+    if follower_ids is None:  # blocked, deleted or merged at read time
+        return
     if len(follower_ids) > limit:
         # Too many followers to copy the post into every feed: readers merge this page's
         # posts at read time from now on (the flag stays, so the read side is complete).

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from unittest import mock
 
 import pytest
@@ -11,7 +12,7 @@ from events.contracts import PageCreated, PostCreated, PostLiked
 from projections import consumer, tasks
 from projections.feed import store
 from projections.feed.work import InlineFeedWork
-from projections.models import AppliedEvent
+from projections.models import AppliedEvent, FeedPost
 from projections.tests.conftest import envelope_of
 
 pytestmark = pytest.mark.django_db
@@ -255,6 +256,120 @@ def test_when_the_batch_cannot_commit_every_message_but_poison_is_handed_back() 
     assert not AppliedEvent.objects.exists()
 
 
+def apply_page() -> None:
+    consumer.on_event_messages([message(body_of(PAGE_CREATED))], InlineFeedWork(), mock.Mock())
+
+
+def explode_on(post_id: int):
+    """The post.created handler, failing after its effects for one post (each time it runs)."""
+    from projections.feed import handlers
+
+    real = handlers.on_post_created
+
+    def handler(event, envelope, work) -> None:
+        real(event, envelope, work)
+        if event.post_id == post_id:
+            raise RuntimeError("boom")
+
+    return mock.patch.dict(handlers.HANDLERS, {"post.created": handler})
+
+
+def applied_events(*messages) -> set:
+    return {decode_event(m.body)[0].event_id for m in messages}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_applies_without_a_savepoint_per_event() -> None:
+    apply_page()
+    messages = [message(body_of(other_post(post_id))) for post_id in (7, 8, 9)]
+    with CaptureQueriesContext(connection) as queries:
+        consumer.on_event_messages(messages, InlineFeedWork(), mock.Mock())
+    statements = [q["sql"].split()[0] for q in queries.captured_queries]
+    # Per post.created: the AppliedEvent rows, the post with its page and followers, the
+    # re-check after the Redis add, the e-mail recipients: 4 (8 before, with the savepoint's two).
+    assert statements == ["BEGIN", *["INSERT", "WITH", "SELECT", "SELECT"] * 3, "COMMIT"]
+    assert all(m.ack.call_count == 1 for m in messages)
+    assert store.all_feeds() == {1: [9, 8, 7]}
+    assert set(AppliedEvent.objects.values_list("event_id", flat=True)) >= applied_events(*messages)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_event_makes_its_batch_apply_again_with_savepoints_and_is_counted_once() -> None:
+    apply_page()
+    messages = [
+        message(body_of(other_post(post_id)), headers={"x-delivery-count": 1}) for post_id in (7, 8, 9)
+    ]
+    with (
+        explode_on(8),
+        mock.patch.object(consumer.time, "sleep"),
+        mock.patch.object(consumer, "record_consumed") as recorded,
+        CaptureQueriesContext(connection) as queries,
+    ):
+        consumer.on_event_messages(messages, InlineFeedWork(), mock.Mock())
+    first, failing, last = messages
+    failing.requeue.assert_called_once_with()
+    failing.ack.assert_not_called()
+    for applied in (first, last):
+        applied.ack.assert_called_once_with()
+        applied.requeue.assert_not_called()
+    # The fast path's two events, then one savepoint per event.
+    assert sum(q["sql"].startswith("SAVEPOINT") for q in queries.captured_queries) == 3
+    events = set(AppliedEvent.objects.values_list("event_id", flat=True))
+    assert applied_events(first, last) <= events and not applied_events(failing) & events
+    assert AppliedEvent.objects.filter(event_id__in=applied_events(first, last)).count() == 4
+    assert sorted(FeedPost.objects.values_list("post_id", flat=True)) == [7, 9]
+    assert {c.args[0]: c.kwargs["applied"] for c in recorded.call_args_list} == {"feed": 2, "email": 2}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_poison_in_a_batch_with_a_failing_event_is_dead_lettered_once() -> None:
+    apply_page()
+    early, late = message(b'{"type": 1}'), message(b"{not json")
+    failing, good = message(body_of(other_post(8))), message(body_of(other_post(9)))
+    with explode_on(8), mock.patch.object(consumer.time, "sleep"):
+        consumer.on_event_messages([early, failing, late, good], InlineFeedWork(), mock.Mock())
+    for poison in (early, late):
+        poison.reject.assert_called_once_with(requeue=False)
+        poison.ack.assert_not_called()
+        poison.requeue.assert_not_called()
+    failing.requeue.assert_called_once_with()
+    failing.reject.assert_not_called()
+    good.ack.assert_called_once_with()
+    assert list(FeedPost.objects.values_list("post_id", flat=True)) == [9]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_error_an_effect_swallowed_fails_its_event_not_the_commit() -> None:
+    from django.db import DatabaseError
+
+    apply_page()
+    real = consumer.notifications.post_created_effect
+
+    def swallowing_on_eight(event, queue_emails):
+        plan = real(event, queue_emails)
+        if event.post_id != 8:
+            return plan
+
+        def swallow() -> None:  # the last effect of the batch: nothing after it would fail
+            plan()
+            with connection.cursor() as cursor, contextlib.suppress(DatabaseError):
+                cursor.execute("SELECT 1 / 0")  # the transaction is aborted: a COMMIT rolls back
+
+        return swallow
+
+    good, swallowing = message(body_of(other_post(7))), message(body_of(other_post(8)))
+    with (
+        mock.patch.object(consumer.notifications, "post_created_effect", swallowing_on_eight),
+        mock.patch.object(consumer.time, "sleep"),
+    ):
+        consumer.on_event_messages([good, swallowing], InlineFeedWork(), mock.Mock())
+    good.ack.assert_called_once_with()
+    swallowing.requeue.assert_called_once_with()
+    swallowing.ack.assert_not_called()
+    events = set(AppliedEvent.objects.values_list("event_id", flat=True))
+    assert applied_events(good) <= events and not applied_events(swallowing) & events
+
+
 class Loop:
     """The worker's event loop, reduced to what the batcher uses: timers run in order, each turn
     moving a fake clock to the latest of them (`now`, the batcher's clock)."""
@@ -335,7 +450,7 @@ def test_each_event_is_handled_with_its_request_id_bound_and_logged_once_applied
     )
     untraced = mock.Mock(body=b"{}", headers={}, properties={"message_id": "ev-2", "type": "page.created"})
 
-    def record(*args: object) -> tuple[object, dict[str, bool]]:
+    def record(*args: object, **kwargs: object) -> tuple[object, dict[str, bool]]:
         seen.append((current_request_id(), EVENT.get()))
         return mock.Mock(), {}  # an outcome with no consumer applied: no metrics to record
 

@@ -307,3 +307,72 @@ def test_remove_page_takes_only_that_pages_posts(settings) -> None:
     store.remove_page(PAGE, [5])
     assert feed_of(5) == [2]
     assert feed_of(6) == [3, 2, 1]
+
+
+# --- post.created in one statement ---------------------------------------------------------------
+
+
+def statements_of(envelope, payload) -> list[str]:
+    """The first word of each statement the feed sends for one event."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        apply_feed_event(envelope, payload, InlineFeedWork())
+    return [q["sql"].split()[0] for q in queries.captured_queries]
+
+
+def test_post_created_records_the_post_and_reads_page_and_followers_in_one_statement(feed_apply) -> None:
+    feed_apply(page())
+    feed_apply(follow(2))
+    feed_apply(follow(3))
+    from projections.tests.conftest import envelope_of
+
+    payload = post(100)
+    envelope = envelope_of(payload)
+    # Its savepoint, the AppliedEvent row, the post with its page and followers, the re-check
+    # after the Redis add (store.RECHECK_SQL), the savepoint's release: 5 (7 before).
+    assert statements_of(envelope, payload) == ["SAVEPOINT", "INSERT", "WITH", "SELECT", "RELEASE"]
+    assert feed_of(OWNER) == feed_of(2) == feed_of(3) == [100]
+    assert list(FeedPost.objects.values_list("post_id", "page_id", "created_at", "deleted")) == [
+        (100, PAGE, envelope.occurred_at, False)
+    ]
+    twice(envelope, payload)
+
+
+@pytest.mark.parametrize("state", ["blocked", "owner_blocked", "deleted", "read_time_merge"])
+def test_post_of_a_page_not_fanned_out_reads_no_followers(feed_apply, state) -> None:
+    feed_apply(page())
+    feed_apply(follow(2))
+    FeedPage.objects.filter(page_id=PAGE).update(**{state: True})
+    post_ref = PostRef(100, PAGE, BASE_TIME)
+    read, followers = handlers._record_post(post_ref, OWNER, limit=10)
+    assert followers is None and getattr(read, state) is True
+    payload = post(101)
+    envelope = feed_apply(payload)
+    assert store.all_feeds() == {}
+    assert sorted(FeedPost.objects.values_list("post_id", flat=True)) == [100, 101]
+    twice(envelope, payload)
+
+
+def test_record_post_reads_the_page_as_stored_and_at_most_limit_followers(feed_apply) -> None:
+    feed_apply(page())
+    for user_id in (2, 3, 4):
+        feed_apply(follow(user_id))
+    read, followers = handlers._record_post(PostRef(100, PAGE, BASE_TIME), owner_id=9, limit=2)
+    columns = handlers.PAGE_FIELDS
+    assert [getattr(read, c) for c in columns] == list(
+        FeedPage.objects.filter(page_id=PAGE).values_list(*columns).get()
+    )
+    assert followers is not None and len(followers) == 2 and set(followers) <= {2, 3, 4}
+    assert read.owner_id == OWNER  # as stored, not the owner given
+
+
+def test_post_of_an_unknown_page_creates_it_and_fans_out(feed_apply) -> None:
+    FeedFollow.objects.create(page_id=PAGE, user_id=2)  # no FeedPage row yet
+    payload = post(100)
+    envelope = feed_apply(payload)
+    assert FeedPage.objects.get(page_id=PAGE).owner_id == OWNER
+    assert list(FeedPost.objects.values_list("post_id", flat=True)) == [100]
+    assert feed_of(OWNER) == feed_of(2) == [100]
+    twice(envelope, payload)
