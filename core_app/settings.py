@@ -136,7 +136,8 @@ TEMPLATES = [
 
 DATABASES = {
     "default": {
-        "ENGINE": "django.db.backends.postgresql",
+        # Django's backend with a health check that asks the socket before it sends `SELECT 1`
+        "ENGINE": "core_app.common.postgresql",
         "HOST": env("POSTGRES_HOST", "127.0.0.1"),
         "PORT": env("POSTGRES_PORT", "5432"),
         "NAME": env("POSTGRES_DB", "innotter"),

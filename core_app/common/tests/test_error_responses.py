@@ -188,7 +188,7 @@ def test_a_dropped_connection_is_replaced_at_the_next_request(anon: Client) -> N
     with psycopg.connect(
         **{k: v for k, v in params.items() if k != "cursor_factory"}, autocommit=True
     ) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", [old_pid])
+        admin.execute("SELECT pg_terminate_backend(%s, 5000)", [old_pid])  # returns once it is gone
     close_old_connections()  # what the server does when a request starts
     response = anon.get("/health")
     assert response.json()["checks"]["database"] == "ok"

@@ -188,7 +188,7 @@ def test_the_server_reconnects_after_the_database_dropped_its_connections(server
     params.pop("cursor_factory", None)
     with psycopg.connect(**params, autocommit=True) as admin:
         killed = admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"  # returns once each is gone
             " WHERE datname = %s AND pid <> pg_backend_pid() AND pid <> %s",
             [
                 connection.settings_dict["NAME"],
