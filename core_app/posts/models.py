@@ -15,10 +15,12 @@ models.TextField.register_lookup(Length, "length")
 class Post(models.Model):
     """A post of a page; `likes_count` and `replies_count` are kept exact by the services."""
 
-    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="posts")
+    # No single-column index on page_id or reply_to_id: post_page_idx and post_reply_to_idx lead
+    # with them and serve every lookup and cascade, and each index costs every insert.
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="posts", db_index=False)
     content = models.TextField(max_length=CONTENT_MAX_LENGTH)
     reply_to = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies", db_index=False
     )
     likes_count = models.PositiveIntegerField(default=0)
     replies_count = models.PositiveIntegerField(default=0)
@@ -45,7 +47,10 @@ class Post(models.Model):
 
 
 class Like(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="likes")
+    # like_unique and like_user_idx lead with user_id: no index of its own (see Post.page)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="likes", db_index=False
+    )
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="likes")
     created_at = models.DateTimeField(auto_now_add=True)
 
