@@ -44,6 +44,8 @@ def start(cfg: StackConfig, out_dir: Path, seconds: float, rate: int, gil: bool 
     on an oversubscribed machine also counts threads woken up (from a database or socket wait)
     but still waiting for a core, and charges that wait to the frame they woke up in."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in [*out_dir.glob("*.txt"), *out_dir.glob("*.txt.gz"), *out_dir.glob("*.svg")]:
+        stale.unlink()  # a directory used before: its stacks would be summarized with the new ones
     recorders = []
     for service in SERVICES:
         pid = leader_pid(cfg, service)
