@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import logging
 import os
 import platform
@@ -46,6 +45,8 @@ import django  # noqa: E402
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 import psycopg  # noqa: E402
+
+from compose.local.scripts import load_runner  # noqa: E402
 
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672/"
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -215,11 +216,7 @@ def _status(api: str, track: PageTrack) -> int:
 
 def emulator_command(port: int) -> list[str]:
     """The local runner's AWS emulator command (moto under gunicorn), on `port`."""
-    spec = importlib.util.spec_from_file_location("innotter_runner", ROOT / "compose" / "local" / "runner.py")
-    assert spec and spec.loader
-    runner = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = runner  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(runner)
+    runner = load_runner()
     argv: list[str] = runner.AWS.argv(runner.Config.from_env({"AWS_PORT": str(port)}))
     return argv
 

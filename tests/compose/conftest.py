@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType
@@ -12,6 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from compose.local.scripts import load_runner
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {
@@ -59,16 +59,6 @@ def compose_config() -> dict[str, Any]:
     return config
 
 
-def load_script(name: str, path: Path) -> ModuleType:
-    """A script of compose/ (not in a package) imported as module `name`."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
 def runner() -> ModuleType:
-    return load_script("innotter_runner", ROOT / "compose" / "local" / "runner.py")
+    return load_runner()

@@ -12,7 +12,8 @@ from unittest import mock
 
 import pytest
 
-from tests.compose.conftest import ROOT, load_script
+from compose.local.scripts import load_script
+from tests.compose.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
