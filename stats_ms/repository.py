@@ -374,54 +374,56 @@ class StatsRepository:
         return float(item["at"])
 
     async def apply_to(self, generation: str, events: Sequence[FoldedEvent]) -> int:
-        """Fold events (in log order) into one generation, exactly once per item; the items written."""
+        """Fold events (in log order) into one generation, exactly once per item; the items written
+        (none for items whose known state already holds the events, e.g. a redelivery)."""
         table = self.stats_table(generation)
         writes = _item_writes(events)
         limit = asyncio.Semaphore(MAX_PARALLEL_WRITES)
 
-        async def write(item: _ItemWrite) -> None:
+        async def write(item: _ItemWrite) -> bool:
             async with limit:
                 if item.is_total:
-                    await self._write_total(table, item)
-                else:
-                    await self._write_item(table, item)
+                    return await self._write_total(table, item)
+                return await self._write_item(table, item)
 
-        await asyncio.gather(*(write(item) for item in writes))
-        return len(writes)
+        return sum(await asyncio.gather(*(write(item) for item in writes)))
 
-    async def _write_item(self, table: str, item: _ItemWrite) -> None:
-        """A REPLIES# or DAY# item: its known state plus the parts, put if it is still that state."""
+    async def _write_item(self, table: str, item: _ItemWrite) -> bool:
+        """A REPLIES# or DAY# item: its known state plus the parts, put if it is still that state;
+        False when there was nothing left to put."""
         parts = item.parts
         while True:
             known = self._known.get(table, item.key)
             parts = _unapplied(parts, known)
             if not parts:
-                return
+                return False
             if await self._put_state(table, item.key, known, item.state_after(known, parts)):
-                return
+                return True
 
-    async def _write_total(self, table: str, item: _ItemWrite) -> None:
-        """TOTAL and the current day's buckets in one put; a new day moves the old one out first."""
+    async def _write_total(self, table: str, item: _ItemWrite) -> bool:
+        """TOTAL and the current day's buckets in one put; a new day moves the old one out first.
+        False when nothing was put."""
         parts, day = item.parts, item.current_day
+        wrote = False
         while True:
             known = self._known.get(table, item.key)
             parts = _unapplied(parts, known)
             if not parts:
-                return
+                return wrote
             held = None if known is None or day is None else known.get(CURRENT_DAY)
             rollover = False
             if held is not None and day is not None and held != day.isoformat():
                 if held > day.isoformat():  # TOTAL is on a later day: these buckets go to their day's item
                     late = [part for part in parts if day in part[1].daily]
-                    await self._write_item(table, _ItemWrite(item.page_id, None, day, late))
+                    wrote = await self._write_item(table, _ItemWrite(item.page_id, None, day, late)) or wrote
                     day = None
                     continue
                 assert known is not None
                 await self._put_moved_day(table, item.page_id, known)  # a new day: move the old one out
-                rollover = True
+                rollover = wrote = True
             state = item.state_after(known, parts, current_day=day, rollover=rollover)
             if await self._put_state(table, item.key, known, state):
-                return
+                return True
 
     async def _put_state(
         self, table: str, key: dict[str, str], known: dict[str, Any] | None, state: dict[str, Any]

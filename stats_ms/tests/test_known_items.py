@@ -169,10 +169,11 @@ async def test_a_redelivered_batch_counts_once(repo):
         b.post_created(20, 2, 8, reply_to=(10, 1), at=DAY_1),
     )
     await repo.apply(first)
-    await repo.apply(batch)
+    assert await repo.apply(batch) == 3  # TOTAL of pages 1 and 2, and page 1's replies item
     with Requests(repo) as requests:
-        await repo.apply(batch)  # redelivered: the known positions say it is folded already
+        written = await repo.apply(batch)  # redelivered: the known positions say it is folded already
     assert requests.named("put_item") == []
+    assert written == 0  # and the write budget is not charged for it
     await another(repo).apply(batch)  # and to a writer that knows nothing: the puts fail
     await another(repo).apply([*first, *batch])
     assert figures(await repo.page_stats(1)) == {**ZERO, "posts": 1, "likes": 1, "replies": 1}
