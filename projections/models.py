@@ -53,6 +53,11 @@ class FeedPage(models.Model):
     def visible(self) -> bool:
         return not (self.blocked or self.owner_blocked or self.deleted)
 
+    @property
+    def fanned_out(self) -> bool:
+        """Posts are copied into the followers' feeds (handlers.POST_CREATED_SQL says the same)."""
+        return self.visible and not self.read_time_merge
+
 
 class FeedPost(models.Model):
     """A post for back-fill (a page's most recent posts); deleted ones stay as tombstones."""

@@ -3,7 +3,8 @@
     RABBITMQ_URL=... .venv/bin/python bench/stats/profile_fold.py [--events 3000] [--pages 10] [--top 25]
 
 Publishes a backlog of likes over `--pages` pages to a fresh statistics queue, folds it with
-the consumer in this process under cProfile, and reads moto's server CPU from /proc. Prints the
+the consumer in this process under cProfile, and reads the CPU of moto's server (the local
+runner's emulator, with its worker process). Prints the
 CPU milliseconds per event and per DynamoDB write of each side, then the consumer's profile
 (cumulative), so the share of moto's emulation (not DynamoDB's) is on record.
 """
@@ -24,13 +25,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def proc_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 class CountingClient:
@@ -116,13 +110,14 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=10)
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
+    from bench.stats.bench_stats import emulator_command, process_cpu
     from stats_ms.settings import Settings
     from stats_ms.tests.conftest import free_port, unique_topology
 
     rabbitmq_url = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
     port = free_port()
-    moto = subprocess.Popen(
-        [f"{sys.prefix}/bin/moto_server", "-H", "127.0.0.1", "-p", str(port)],
+    moto = subprocess.Popen(  # the local runner's emulator, as bench_stats.py runs it
+        emulator_command(port),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -145,11 +140,11 @@ def main() -> None:
             stats_table_prefix=f"prof{uuid.uuid4().hex[:6]}-",
         )
         profiler = cProfile.Profile()
-        moto0 = proc_cpu(moto.pid)
+        moto0 = process_cpu(moto.pid)
         consumer_cpu, wall, updates = asyncio.run(
             fold(settings, unique_topology("prof"), rabbitmq_url, args.events, args.pages, profiler)
         )
-        moto_cpu = proc_cpu(moto.pid) - moto0  # includes the polls' reads, a small part
+        moto_cpu = process_cpu(moto.pid) - moto0  # includes the polls' reads, a small part
     finally:
         moto.terminate()
         moto.wait(10)

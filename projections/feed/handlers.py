@@ -44,8 +44,8 @@ CONSUMER = "feed"
 FOLLOWERS_SQL = "SELECT ARRAY(SELECT user_id FROM projections_feedfollow WHERE page_id = %s LIMIT %s)"
 PAGE_FIELDS = ["page_id", "owner_id", "blocked", "owner_blocked", "read_time_merge", "deleted"]
 PAGE_SQL = f"SELECT {', '.join(PAGE_FIELDS)} FROM projections_feedpage WHERE page_id = %s"
-# A post.created records the post, reads its page and, if the page is fanned out (visible and
-# not merged at read time: `FeedPage.visible`), its followers, all in one statement: each
+# A post.created records the post, reads its page and, if the page is fanned out
+# (`FeedPage.fanned_out`), its followers, all in one statement: each
 # post event in the worker made three round trips for these. No row when the page is unknown
 # (the post is recorded all the same).
 POST_CREATED_SQL = f"""
@@ -74,10 +74,6 @@ def _page(page_id: int, owner_id: int) -> FeedPage:
     return page
 
 
-def _fans_out(page: FeedPage) -> bool:
-    return page.visible and not page.read_time_merge
-
-
 def _followers(page_id: int, limit: int) -> list[int]:
     with connection.cursor() as cursor:  # one read decides the size and gives the audience
         cursor.execute(FOLLOWERS_SQL, [page_id, limit])
@@ -100,7 +96,7 @@ def _record_post(post: PostRef, owner_id: int, limit: int) -> tuple[FeedPage, li
         return FeedPage.from_db(connection.alias, PAGE_FIELDS, row[:-1]), row[-1]
     # Rare: page.created normally comes first and creates the row.
     page, _ = FeedPage.objects.get_or_create(page_id=post.page_id, defaults={"owner_id": owner_id})
-    return page, _followers(page.page_id, limit) if _fans_out(page) else None
+    return page, _followers(page.page_id, limit) if page.fanned_out else None
 
 
 def _audience(page: FeedPage) -> list[int]:
@@ -110,7 +106,7 @@ def _audience(page: FeedPage) -> list[int]:
 
 
 def _backfill_audience(page: FeedPage, work: FeedWork) -> None:
-    if not page.visible or page.read_time_merge:
+    if not page.fanned_out:
         return
     for chunk in chunked(_audience(page), settings.FEED_FANOUT_CHUNK):
         work.backfill(page.page_id, chunk)
@@ -160,7 +156,7 @@ def on_follow_accepted(event: FollowAccepted, envelope: EventEnvelope, work: Fee
     """Record the follow and back-fill the page's recent posts into the follower's feed."""
     FeedFollow.objects.get_or_create(page_id=event.page_id, user_id=event.follower_id)
     page = _page(event.page_id, event.page_owner_id)
-    if page.visible and not page.read_time_merge:
+    if page.fanned_out:
         store.backfill(page.page_id, [event.follower_id])
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 from unittest import mock
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from events.contracts import (
     FollowAccepted,
@@ -23,7 +25,7 @@ from projections.feed.handlers import apply_feed_event
 from projections.feed.store import PostRef
 from projections.feed.work import InlineFeedWork
 from projections.models import AppliedEvent, FeedFollow, FeedPage, FeedPost
-from projections.tests.conftest import BASE_TIME
+from projections.tests.conftest import BASE_TIME, envelope_of
 
 PAGE, OWNER = 10, 1
 
@@ -314,9 +316,6 @@ def test_remove_page_takes_only_that_pages_posts(settings) -> None:
 
 def statements_of(envelope, payload) -> list[str]:
     """The first word of each statement the feed sends for one event."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     with CaptureQueriesContext(connection) as queries:
         apply_feed_event(envelope, payload, InlineFeedWork())
     return [q["sql"].split()[0] for q in queries.captured_queries]
@@ -326,8 +325,6 @@ def test_post_created_records_the_post_and_reads_page_and_followers_in_one_state
     feed_apply(page())
     feed_apply(follow(2))
     feed_apply(follow(3))
-    from projections.tests.conftest import envelope_of
-
     payload = post(100)
     envelope = envelope_of(payload)
     # Its savepoint, the AppliedEvent row, the post with its page and followers, the re-check

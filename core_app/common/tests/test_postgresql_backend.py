@@ -42,11 +42,16 @@ def test_the_project_uses_this_backend() -> None:
     assert isinstance(connections["default"], DatabaseWrapper)
 
 
+def _admin() -> psycopg.Connection[Any]:
+    """A connection of its own, to watch or end the test's connection from the server's side."""
+    params = {k: v for k, v in connection.get_connection_params().items() if k != "cursor_factory"}
+    return psycopg.connect(**params, autocommit=True)
+
+
 def _statements(run: Any) -> list[str]:
     """What `run()` sent to the server, seen from the server (pg_stat_activity's last query)."""
     pid = connection.connection.info.backend_pid
-    params = {k: v for k, v in connection.get_connection_params().items() if k != "cursor_factory"}
-    with psycopg.connect(**params, autocommit=True) as admin:
+    with _admin() as admin:
 
         def last() -> str:
             row = admin.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()
@@ -92,8 +97,7 @@ def test_a_connection_the_server_dropped_is_not_usable() -> None:
     connection.close()
     connection.ensure_connection()
     pid = connection.connection.info.backend_pid
-    params = {k: v for k, v in connection.get_connection_params().items() if k != "cursor_factory"}
-    with psycopg.connect(**params, autocommit=True) as admin:
+    with _admin() as admin:
         # waits until the backend has exited, as after a restart
         assert admin.execute("SELECT pg_terminate_backend(%s, 5000)", [pid]).fetchone() == (True,)
     assert connection.is_usable() is False
